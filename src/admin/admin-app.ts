@@ -1,0 +1,254 @@
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { z } from 'zod';
+import type { Config } from '../config/config';
+import { brusselsDay, brusselsMidnight } from '../domain/brussels-day';
+import { ENVIRONMENTS, type Environment } from '../domain/environment';
+import { HsmpError } from '../domain/errors';
+import type { Logger } from '../log';
+import { datasetNumbers, MAX_DATASETS } from '../participants/datasets';
+import { parseParticipantId } from '../participants/participant-id';
+import { changeEnterprise, getEnterprise, seedDatasets, type EnterpriseAction } from '../participants/registry';
+import { GLOBAL_SUBJECT, type CounterKind, type DailyCounters, type QuotaPolicy } from '../quota';
+import type { Database } from '../store/database';
+import { audited } from './audit';
+import type { Metrics } from './metrics';
+import { operatorAuth } from './operator-auth';
+import { sendProblem } from './problem';
+
+export interface AdminAppOptions {
+  config: Config;
+  database: Database;
+  policy: QuotaPolicy;
+  counters: DailyCounters;
+  metrics: Metrics;
+  logger: Logger;
+  now?: () => Date;
+}
+
+class BadRequest extends Error {}
+class NotFound extends Error {}
+
+const reason = z.string().trim().min(1).max(1000).optional();
+const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'expected YYYY-MM-DD');
+const reactivation = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('user'), seatId: z.string().min(1).max(128), environment: z.enum(ENVIRONMENTS).optional(), reason }),
+  z.object({ kind: z.literal('ip'), address: z.string().min(1).max(64), reason }),
+  z.object({ kind: z.literal('global'), reason }),
+]);
+const allowanceGrant = z
+  .object({
+    seatId: z.string().min(1).max(128),
+    environment: z.enum(ENVIRONMENTS).optional(),
+    limit: z.number().int().positive(),
+    from: z.iso.datetime({ offset: true }),
+    to: z.iso.datetime({ offset: true }),
+    reason,
+  })
+  .refine((g) => Date.parse(g.to) > Date.parse(g.from), { error: '"to" must be after "from"' });
+const withReason = z.object({ reason }).default({});
+const seedRequest = z.object({ datasets: z.number().int().min(1).max(MAX_DATASETS).default(1), reason }).default({ datasets: 1 });
+const logQuery = z.object({
+  day: day.optional(),
+  operator: z.string().max(128).optional(),
+  seatId: z.string().max(128).optional(),
+  participant: z.string().max(128).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  before: z.coerce.number().int().positive().optional(),
+});
+
+/**
+ * The BOSA operators' API (SPEC §4) on its own listener, never the public port. Everything
+ * under /admin needs an operator token; /healthz, /readyz and /metrics do not (probes and
+ * scrapers), and tell nothing secret. Every change is written to the audit log in the same
+ * transaction as the change.
+ */
+export function createAdminApp(options: AdminAppOptions): express.Express {
+  const { config, database, policy, counters, metrics, logger } = options;
+  const pool = database.pool;
+  const now = options.now ?? (() => new Date());
+  const app = express();
+  app.disable('x-powered-by');
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    const [db, redis] = await Promise.all([
+      pool.query('SELECT 1').then(() => 'ok', () => 'unavailable'),
+      counters.ready().then(() => (config.redisUrl ? 'ok' : 'not used (in-memory counters)'), () => 'unavailable'),
+    ]);
+    const ready = db === 'ok' && redis !== 'unavailable';
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', database: db, redis });
+  });
+  app.get('/metrics', async (_req, res) => {
+    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+
+  const admin = express.Router();
+  admin.use(operatorAuth(config.adminOperators));
+  admin.use(express.json({ limit: '64kb' }));
+  const operatorOf = (res: Response): string => res.locals.operator;
+
+  admin.get('/blocks', async (_req, res) => {
+    const blocks = await policy.listBlocks();
+    const pick = (kind: CounterKind) => blocks.filter((b) => b.kind === kind);
+    res.json({
+      users: pick('user').map((b) => ({ ...splitUser(b.subject), blockedAt: b.blockedAt, reason: b.reason })),
+      ips: pick('ip').map((b) => ({ address: b.subject, blockedAt: b.blockedAt, reason: b.reason })),
+      global: pick('global').map((b) => ({ blockedAt: b.blockedAt, reason: b.reason }))[0] ?? null,
+    });
+  });
+
+  admin.post('/blocks/reactivate', async (req, res) => {
+    const body = parse(reactivation, req.body);
+    const subjects: Array<[CounterKind, string]> =
+      body.kind === 'user'
+        ? (body.environment ? [body.environment] : [...ENVIRONMENTS]).map((e) => ['user', `${e}:${body.seatId}`])
+        : body.kind === 'ip'
+          ? [['ip', body.address]]
+          : [['global', GLOBAL_SUBJECT]];
+    const lifted = await audited(pool, { operator: operatorOf(res), action: `reactivate-${body.kind}`, target: subjects.map((s) => s[1]).join(','), reason: body.reason }, async (client) => {
+      const done: string[] = [];
+      for (const [kind, subject] of subjects) if (await policy.lift(client, kind, subject, operatorOf(res), body.reason)) done.push(subject);
+      return done;
+    });
+    // A fresh count for today, or the next query would exceed the limit again at once.
+    for (const [kind, subject] of subjects) await counters.reset(brusselsDay(now()), kind, subject);
+    if (lifted.length === 0) throw new NotFound(`no block in force for ${subjects.map((s) => s[1]).join(', ')}`);
+    res.json({ reactivated: lifted });
+  });
+
+  admin.get('/allowances', async (_req, res) => {
+    res.json({ allowances: await policy.listAllowances() });
+  });
+  admin.post('/allowances', async (req, res) => {
+    const body = parse(allowanceGrant, req.body);
+    const environments: Environment[] = body.environment ? [body.environment] : [...ENVIRONMENTS];
+    const granted = await audited(pool, { operator: operatorOf(res), action: 'grant-allowance', target: body.seatId, reason: body.reason, details: body }, async (client) => {
+      const out = [];
+      for (const environment of environments) {
+        out.push(
+          await policy.grant(client, {
+            seatId: body.seatId,
+            environment,
+            dailyLimit: body.limit,
+            validFrom: new Date(body.from),
+            validTo: new Date(body.to),
+            grantedBy: operatorOf(res),
+            reason: body.reason ?? null,
+          }),
+        );
+      }
+      return out;
+    });
+    res.status(201).json({ allowances: granted });
+  });
+  admin.delete('/allowances/:id', async (req, res) => {
+    const id = parse(z.coerce.number().int().positive(), req.params.id);
+    const { reason: why } = parse(withReason, req.body ?? {});
+    const revoked = await audited(pool, { operator: operatorOf(res), action: 'revoke-allowance', target: String(id), reason: why }, (client) => policy.revoke(client, id, operatorOf(res)));
+    if (!revoked) throw new NotFound(`no allowance ${id} in force`);
+    res.json({ revoked: id });
+  });
+
+  admin.get('/usage', async (req, res) => {
+    const { day: asked } = parse(z.object({ day: day.optional() }), req.query);
+    const usageDay = asked ?? brusselsDay(now());
+    const usage = await counters.usage(usageDay);
+    res.json({
+      day: usageDay,
+      global: { count: usage.global, limit: config.limits.globalDaily },
+      users: Object.entries(usage.users).map(([subject, count]) => ({ ...splitUser(subject), count })).sort((a, b) => b.count - a.count),
+      ips: Object.entries(usage.ips).map(([address, count]) => ({ address, count, limit: config.limits.ipDaily })).sort((a, b) => b.count - a.count),
+    });
+  });
+
+  admin.get('/enterprises/:number', async (req, res) => {
+    const number = enterpriseNumber(req.params.number);
+    const enterprise = await getEnterprise(pool, number);
+    if (!enterprise) throw new NotFound(`hsmp does not hold enterprise ${number}`);
+    res.json({ enterpriseNumber: number, ...enterprise });
+  });
+  for (const action of ['remove', 'mark-migrated', 'restore'] as EnterpriseAction[]) {
+    admin.post(`/enterprises/:number/${action}`, async (req, res) => {
+      const number = enterpriseNumber(req.params.number);
+      const { reason: why } = parse(withReason, req.body ?? {});
+      const change = await audited(pool, { operator: operatorOf(res), action: `enterprise-${action}`, target: number, reason: why }, (client) => changeEnterprise(client, number, action));
+      if (!change) throw new NotFound(`hsmp does not hold enterprise ${number}`);
+      res.json({ enterpriseNumber: number, ...change });
+    });
+  }
+
+  admin.post('/seed', async (req, res) => {
+    const body = parse(seedRequest, req.body ?? {});
+    const datasets = Array.from({ length: body.datasets }, (_, i) => ({ dataset: i + 1, types: datasetNumbers(i + 1) }));
+    await audited(pool, { operator: operatorOf(res), action: 'seed', target: `datasets 1..${body.datasets}`, reason: body.reason }, (client) =>
+      seedDatasets(client, datasets.map((d) => d.types)),
+    );
+    res.json({ datasets });
+  });
+
+  admin.get('/audit', async (req, res) => {
+    const q = parse(logQuery, req.query);
+    const { rows } = await pool.query(
+      `SELECT id, at, operator, action, target, reason, details FROM audit_log
+        WHERE ($1::text IS NULL OR operator = $1) AND ($2::timestamptz IS NULL OR (at >= $2 AND at < $3)) AND ($4::bigint IS NULL OR id < $4)
+        ORDER BY id DESC LIMIT $5`,
+      [q.operator ?? null, ...dayRange(q.day), q.before ?? null, q.limit],
+    );
+    res.json({ entries: rows, next: rows.length === q.limit ? rows[rows.length - 1].id : null });
+  });
+
+  admin.get('/collections', async (req, res) => {
+    const q = parse(logQuery, req.query);
+    const participant = q.participant ? (parseParticipantId(q.participant)?.enterpriseNumber ?? q.participant) : null;
+    const { rows } = await pool.query(
+      `SELECT id, request_id, collected_at, seat_id, certificate_fingerprint, client_ip, environment, participant, enterprise_number, outcome
+         FROM collection_log
+        WHERE ($1::text IS NULL OR seat_id = $1) AND ($2::text IS NULL OR enterprise_number = $2 OR participant = $2)
+          AND ($3::timestamptz IS NULL OR (collected_at >= $3 AND collected_at < $4)) AND ($5::bigint IS NULL OR id < $5)
+        ORDER BY id DESC LIMIT $6`,
+      [q.seatId ?? null, participant, ...dayRange(q.day), q.before ?? null, q.limit],
+    );
+    res.json({ entries: rows, next: rows.length === q.limit ? rows[rows.length - 1].id : null });
+  });
+
+  app.use('/admin', admin);
+  app.use((_req, res) => sendProblem(res, 404, 'not-found', 'no such admin resource'));
+  app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    if (error instanceof BadRequest) return sendProblem(res, 400, 'bad-request', error.message);
+    if (error instanceof NotFound) return sendProblem(res, 404, 'not-found', error.message);
+    const status = (error as { status?: number }).status;
+    if (status === 400 || status === 413 || status === 415) return sendProblem(res, status, 'bad-request', (error as Error).message);
+    if (error instanceof HsmpError && error.status === 503) return sendProblem(res, 503, 'unavailable', error.message);
+    logger.error({ err: error }, 'admin request failed');
+    sendProblem(res, 500, 'internal-error', 'the admin request failed');
+  });
+  return app;
+}
+
+function parse<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
+  const result = schema.safeParse(value);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    throw new BadRequest(`${issue.path.join('.') || 'request'}: ${issue.message}`);
+  }
+  return result.data;
+}
+
+function enterpriseNumber(raw: string): string {
+  const parsed = parseParticipantId(raw);
+  if (!parsed) throw new BadRequest(`not a valid enterprise number: ${raw.slice(0, 64)}`);
+  return parsed.enterpriseNumber;
+}
+
+function splitUser(subject: string): { environment: string; seatId: string } {
+  const at = subject.indexOf(':');
+  return { environment: subject.slice(0, at), seatId: subject.slice(at + 1) };
+}
+
+function dayRange(asked: string | undefined): [Date | null, Date | null] {
+  if (!asked) return [null, null];
+  const start = brusselsMidnight(asked);
+  return [start, brusselsMidnight(brusselsDay(new Date(start.getTime() + 26 * 3600_000)))];
+}

@@ -1,0 +1,39 @@
+import client from 'prom-client';
+
+/** Prometheus metrics of one service instance (a registry of its own, so tests can run several). */
+export interface Metrics {
+  registry: client.Registry;
+  observe(code: string, seconds: number): void;
+}
+
+export function createMetrics(blocksInForce: () => number): Metrics {
+  const registry = new client.Registry();
+  client.collectDefaultMetrics({ register: registry });
+  const requests = new client.Counter({
+    name: 'hsmp_migration_key_requests_total',
+    help: 'Migration key requests by outcome code (200 or HSMP-xxx)',
+    labelNames: ['code'],
+    registers: [registry],
+  });
+  const latency = new client.Histogram({
+    name: 'hsmp_migration_key_request_seconds',
+    help: 'Time to answer a migration key request',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
+  new client.Gauge({
+    name: 'hsmp_blocks_in_force',
+    help: 'Users, IPs and global locks blocked until an operator reactivates them',
+    registers: [registry],
+    collect() {
+      this.set(blocksInForce());
+    },
+  });
+  return {
+    registry,
+    observe: (code, seconds) => {
+      requests.inc({ code });
+      latency.observe(seconds);
+    },
+  };
+}

@@ -1,0 +1,189 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import ipaddr from 'ipaddr.js';
+import { z } from 'zod';
+import { ENVIRONMENTS, type Environment } from '../domain/environment';
+
+/**
+ * Configuration from environment variables (SPEC §8), validated once at start-up.
+ * A bad value is a ConfigError with a one-line reason naming the variable; main() prints it
+ * and exits 1.
+ */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+export type RevocationMode = 'off' | 'soft' | 'hard';
+export type RevocationSource = 'ocsp' | 'crl';
+
+export interface AdminOperator {
+  name: string;
+  tokenSha256: Buffer;
+}
+
+export interface Config {
+  host: string;
+  port: number;
+  /** Absent: the development PKI provides the server certificate. */
+  tlsCertFile?: string;
+  tlsKeyFile?: string;
+  /** Absent: the development PKI's manifest. */
+  trustStoreManifest?: string;
+  environment: Environment;
+  environments: Environment[];
+  smpId: string;
+  limits: { userDaily: number; ipDaily: number; globalDaily: number };
+  revocation: { mode: RevocationMode; order: RevocationSource[]; timeoutMs: number; maxCacheSeconds: number };
+  trustedProxies: Array<[ipaddr.IPv4 | ipaddr.IPv6, number]>;
+  clientCertHeader: string;
+  adminHost: string;
+  adminPort: number;
+  adminOperators: AdminOperator[];
+  dataDir: string;
+  /** 32 bytes, hex or base64; absent: generated into dataDir (one instance). */
+  keyEncryptionKey?: string;
+  databaseUrl?: string;
+  redisUrl?: string;
+  devPkiDir: string;
+  devRevocationPort: number;
+  logLevel: string;
+}
+
+const port = (fallback: number) =>
+  z.coerce
+    .number({ error: 'expected a port number' })
+    .int('expected a whole port number')
+    .min(0, 'expected a port number 0-65535')
+    .max(65535, 'expected a port number 0-65535')
+    .default(fallback);
+
+const positiveInt = (fallback: number) =>
+  z.coerce.number({ error: 'expected a whole number' }).int('expected a whole number').positive('expected a number above 0').default(fallback);
+
+const optionalText = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
+
+const existingFile = optionalText.refine((v) => v === undefined || existsSync(v), { error: 'file not found' });
+
+const environment = z.enum(ENVIRONMENTS, { error: `expected one of ${ENVIRONMENTS.join(', ')}` });
+
+const list = <T extends z.ZodType>(item: T) =>
+  optionalText.transform((v, ctx) => {
+    const parsed: z.infer<T>[] = [];
+    for (const part of (v ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
+      const result = item.safeParse(part);
+      if (!result.success) {
+        ctx.addIssue({ code: 'custom', message: `"${part}": ${result.error.issues[0]?.message}` });
+        return z.NEVER;
+      }
+      parsed.push(result.data);
+    }
+    return parsed;
+  });
+
+const cidr = z.string().transform((value, ctx) => {
+  try {
+    return value.includes('/') ? ipaddr.parseCIDR(value) : ([ipaddr.parse(value), ipaddr.parse(value).kind() === 'ipv4' ? 32 : 128] as [ipaddr.IPv4 | ipaddr.IPv6, number]);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'expected an IP address or CIDR' });
+    return z.NEVER;
+  }
+});
+
+const operator = z.string().transform((value, ctx) => {
+  const match = /^([A-Za-z0-9._@-]{1,64}):([0-9a-fA-F]{64})$/.exec(value);
+  if (!match) {
+    ctx.addIssue({ code: 'custom', message: 'expected name:sha256-hex-of-token' });
+    return z.NEVER;
+  }
+  return { name: match[1], tokenSha256: Buffer.from(match[2], 'hex') } satisfies AdminOperator;
+});
+
+const revocationSource = z.enum(['ocsp', 'crl'], { error: 'expected ocsp or crl' });
+
+const schema = z.object({
+  HSMP_HOST: z.string().default('0.0.0.0'),
+  HSMP_PORT: port(8443),
+  HSMP_TLS_CERT: existingFile,
+  HSMP_TLS_KEY: existingFile,
+  HSMP_TRUSTSTORE: existingFile,
+  HSMP_ENVIRONMENT: environment.default('test'),
+  HSMP_ENVIRONMENTS: list(environment),
+  HSMP_SMP_ID: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'expected 1-64 letters, digits, dot, dash or underscore').default('HERMES-SMP'),
+  HSMP_LIMIT_USER_DAILY: positiveInt(1000),
+  HSMP_LIMIT_IP_DAILY: positiveInt(5000),
+  HSMP_LIMIT_GLOBAL_DAILY: positiveInt(100000),
+  HSMP_REVOCATION: z.enum(['off', 'soft', 'hard'], { error: 'expected off, soft or hard' }).default('soft'),
+  HSMP_REVOCATION_ORDER: list(revocationSource),
+  HSMP_REVOCATION_TIMEOUT_MS: positiveInt(3000),
+  HSMP_REVOCATION_MAX_CACHE_SECONDS: positiveInt(3600),
+  HSMP_TRUSTED_PROXIES: list(cidr),
+  HSMP_CLIENT_CERT_HEADER: z
+    .string()
+    .regex(/^[A-Za-z0-9-]{1,64}$/, 'expected an HTTP header name')
+    .default('X-SSL-Client-Cert'),
+  HSMP_ADMIN_HOST: z.string().default('127.0.0.1'),
+  HSMP_ADMIN_PORT: port(9090),
+  HSMP_ADMIN_TOKENS: list(operator),
+  HSMP_DATA_DIR: z.string().default('./data'),
+  HSMP_KEY_ENCRYPTION_KEY: optionalText.refine((v) => v === undefined || /^[0-9a-fA-F]{64}$/.test(v) || Buffer.from(v, 'base64').length === 32, {
+    error: 'expected 32 bytes as 64 hex characters or base64',
+  }),
+  DATABASE_URL: optionalText.refine((v) => v === undefined || /^postgres(ql)?:\/\//.test(v), { error: 'expected a postgres:// URL' }),
+  REDIS_URL: optionalText.refine((v) => v === undefined || /^rediss?:\/\//.test(v), { error: 'expected a redis:// URL' }),
+  HSMP_DEV_PKI_DIR: z.string().default('./certs/dev'),
+  HSMP_DEV_REVOCATION_PORT: port(8889),
+  HSMP_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export function loadConfig(env: NodeJS.ProcessEnv): Config {
+  const result = schema.safeParse(env);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const variable = String(issue.path[0] ?? 'configuration');
+    const given = env[variable];
+    throw new ConfigError(`${variable}: ${issue.message}${given === undefined ? '' : ` (got "${given}")`}`);
+  }
+  const e = result.data;
+  if ((e.HSMP_TLS_CERT === undefined) !== (e.HSMP_TLS_KEY === undefined)) {
+    throw new ConfigError('HSMP_TLS_CERT and HSMP_TLS_KEY: set both or neither');
+  }
+  const environments = e.HSMP_ENVIRONMENTS.length > 0 ? [...new Set(e.HSMP_ENVIRONMENTS)] : [e.HSMP_ENVIRONMENT];
+  if (!environments.includes(e.HSMP_ENVIRONMENT)) {
+    throw new ConfigError(`HSMP_ENVIRONMENTS: must include HSMP_ENVIRONMENT (${e.HSMP_ENVIRONMENT})`);
+  }
+  return {
+    host: e.HSMP_HOST,
+    port: e.HSMP_PORT,
+    tlsCertFile: e.HSMP_TLS_CERT,
+    tlsKeyFile: e.HSMP_TLS_KEY,
+    trustStoreManifest: e.HSMP_TRUSTSTORE,
+    environment: e.HSMP_ENVIRONMENT,
+    environments,
+    smpId: e.HSMP_SMP_ID,
+    limits: { userDaily: e.HSMP_LIMIT_USER_DAILY, ipDaily: e.HSMP_LIMIT_IP_DAILY, globalDaily: e.HSMP_LIMIT_GLOBAL_DAILY },
+    revocation: {
+      mode: e.HSMP_REVOCATION,
+      order: e.HSMP_REVOCATION_ORDER.length > 0 ? [...new Set(e.HSMP_REVOCATION_ORDER)] : ['ocsp', 'crl'],
+      timeoutMs: e.HSMP_REVOCATION_TIMEOUT_MS,
+      maxCacheSeconds: e.HSMP_REVOCATION_MAX_CACHE_SECONDS,
+    },
+    trustedProxies: e.HSMP_TRUSTED_PROXIES,
+    clientCertHeader: e.HSMP_CLIENT_CERT_HEADER.toLowerCase(),
+    adminHost: e.HSMP_ADMIN_HOST,
+    adminPort: e.HSMP_ADMIN_PORT,
+    adminOperators: e.HSMP_ADMIN_TOKENS,
+    dataDir: path.resolve(e.HSMP_DATA_DIR),
+    keyEncryptionKey: e.HSMP_KEY_ENCRYPTION_KEY,
+    databaseUrl: e.DATABASE_URL,
+    redisUrl: e.REDIS_URL,
+    devPkiDir: path.resolve(e.HSMP_DEV_PKI_DIR),
+    devRevocationPort: e.HSMP_DEV_REVOCATION_PORT,
+    logLevel: e.HSMP_LOG_LEVEL,
+  };
+}

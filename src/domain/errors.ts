@@ -1,0 +1,63 @@
+/**
+ * The answers of SPEC §2, one place. Every refusal the public route gives is an HsmpError
+ * thrown by the step that decides it; the HTTP layer only renders it.
+ */
+export const HSMP_ERRORS = {
+  'HSMP-802': { status: 401, message: 'no client certificate supplied with the request' },
+  'HSMP-803': { status: 401, message: 'the client certificate cannot be parsed' },
+  'HSMP-804': { status: 401, message: 'the client certificate is expired or not yet valid' },
+  'HSMP-805': { status: 401, message: 'the client certificate cannot be trusted by the Peppol trust store' },
+  'HSMP-806': { status: 401, message: 'certificate environment does not match the requested environment' },
+  'HSMP-807': { status: 401, message: 'the client certificate is revoked' },
+  'HSMP-808': { status: 401, message: 'not a Peppol ACCESS POINT certificate' },
+  'HSMP-001': { status: 404, message: 'invalid or non-existing enterprise number' },
+  'HSMP-012': { status: 404, message: 'inactive enterprise number' },
+  'HSMP-013': { status: 404, message: 'already migrated' },
+  'HSMP-811': { status: 403, message: 'you have been blacklisted, please contact BOSA' },
+  'HSMP-812': { status: 403, message: 'global limit reached, please contact BOSA' },
+  'HSMP-813': { status: 403, message: 'limit reached for IP, please contact BOSA' },
+  'HSMP-010': { status: 400, message: 'unsupported environment' },
+  'HSMP-999': { status: 500, message: 'the service encountered an internal error' },
+  // Outside the HSMP numbering of the contract: plain HTTP conditions of the route itself.
+  METHOD_NOT_ALLOWED: { status: 405, message: 'method not allowed' },
+  NOT_FOUND: { status: 404, message: 'no such resource' },
+} as const;
+
+export type HsmpCode = keyof typeof HSMP_ERRORS;
+
+export interface HsmpErrorOptions {
+  /** The participant identifier as asked, for participant errors. */
+  participantId?: string;
+  /** Overrides the catalogue's status (503 for an unavailable dependency). */
+  status?: number;
+  /** A more precise message than the catalogue's. */
+  message?: string;
+  retryAfterSeconds?: number;
+  cause?: unknown;
+}
+
+export class HsmpError extends Error {
+  readonly code: HsmpCode;
+  readonly status: number;
+  readonly participantId?: string;
+  readonly retryAfterSeconds?: number;
+
+  constructor(code: HsmpCode, options: HsmpErrorOptions = {}) {
+    super(options.message ?? HSMP_ERRORS[code].message, { cause: options.cause });
+    this.name = 'HsmpError';
+    this.code = code;
+    this.status = options.status ?? HSMP_ERRORS[code].status;
+    this.participantId = options.participantId;
+    this.retryAfterSeconds = options.retryAfterSeconds;
+  }
+}
+
+/** 503 HSMP-999: a dependency is down; nothing was issued or counted. */
+export function dependencyUnavailable(dependency: string, cause?: unknown): HsmpError {
+  return new HsmpError('HSMP-999', {
+    status: 503,
+    message: `a dependency is unavailable (${dependency}), please retry later`,
+    retryAfterSeconds: 5,
+    cause,
+  });
+}

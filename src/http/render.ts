@@ -1,0 +1,66 @@
+import type { Request, Response } from 'express';
+import { create } from 'xmlbuilder2';
+import type { MigrationRecord } from '../collection/flow';
+import type { HsmpError } from '../domain/errors';
+import { PARTICIPANT_SCHEME } from '../participants/participant-id';
+
+/** The bodies of SPEC §2: XML by default, JSON (RFC 9457 problems for errors) when asked. */
+export type Format = 'xml' | 'json';
+
+export function negotiateFormat(req: Request): Format {
+  const preferred = req.accepts(['application/xml', 'application/json', 'application/problem+json', 'text/xml']);
+  return preferred === 'application/json' || preferred === 'application/problem+json' ? 'json' : 'xml';
+}
+
+export function sendRecord(res: Response, format: Format, smpId: string, record: MigrationRecord): void {
+  if (format === 'json') {
+    res.status(200).json({
+      serviceMetadataPublisherId: smpId,
+      participantIdentifier: { scheme: PARTICIPANT_SCHEME, value: record.participant.value },
+      enterpriseNumber: record.participant.enterpriseNumber,
+      environment: record.environment,
+      migrationKey: record.migrationKey,
+    });
+    return;
+  }
+  const doc = create({ version: '1.0', encoding: 'UTF-8' })
+    .ele('MigrationRecord')
+    .ele('ServiceMetadataPublisherID').txt(smpId).up()
+    .ele('ParticipantIdentifier', { scheme: PARTICIPANT_SCHEME }).txt(record.participant.value).up()
+    .ele('MigrationKey').txt(record.migrationKey).up()
+    .doc();
+  res.status(200).type('application/xml').send(doc.end({ prettyPrint: true }));
+}
+
+export function sendError(res: Response, format: Format, error: HsmpError, requestId: string): void {
+  res.status(error.status);
+  if (error.retryAfterSeconds !== undefined) res.set('Retry-After', String(error.retryAfterSeconds));
+  const participantId = error.participantId === undefined ? undefined : echoable(error.participantId);
+  if (format === 'json') {
+    res.type('application/problem+json').send(
+      JSON.stringify({
+        type: `urn:hsmp-mtci:problem:${error.code}`,
+        title: error.message,
+        status: error.status,
+        code: error.code,
+        ...(participantId === undefined ? {} : { participantId }),
+        instance: `urn:uuid:${requestId}`,
+      }),
+    );
+    return;
+  }
+  const root = create({ version: '1.0', encoding: 'UTF-8' }).ele('ErrorResponse');
+  root.ele('Code').txt(error.code).up().ele('Message').txt(error.message).up();
+  if (participantId !== undefined) root.ele('ParticipantIdentifier', { scheme: PARTICIPANT_SCHEME }).txt(participantId).up();
+  res.type('application/xml').send(root.end({ prettyPrint: true }));
+}
+
+const MAX_ECHO = 128;
+// Characters XML 1.0 cannot carry at all: replaced, so that any garbage can be echoed.
+const NOT_XML = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/gu;
+
+/** The participant id as asked, made safe to echo: XML-representable and bounded. */
+function echoable(raw: string): string {
+  const chars = [...raw.replace(NOT_XML, '\uFFFD')];
+  return chars.length > MAX_ECHO ? chars.slice(0, MAX_ECHO).join('') + '…' : chars.join('');
+}

@@ -1,0 +1,89 @@
+#!/usr/bin/env node
+import { ConfigError, loadConfig, type Config } from './config/config';
+import { createLogger } from './log';
+import { datasetNumbers } from './participants/datasets';
+import { seedDatasets } from './participants/registry';
+import { devPkiPaths, ensureDevPki } from './pki/dev-pki';
+import { startRevocationResponder, type RevocationResponder } from './pki/revocation-responder';
+import { startService, type ServiceFiles } from './service';
+import { TrustStoreError } from './tls';
+
+const SHUTDOWN_GRACE_MS = 10_000;
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig(process.env);
+  } catch (error) {
+    return fail(error);
+  }
+  const logger = createLogger(config.logLevel);
+  const usesDevPki = !config.tlsCertFile || !config.trustStoreManifest;
+  let responder: RevocationResponder | undefined;
+  const files: ServiceFiles = { tlsCert: config.tlsCertFile ?? '', tlsKey: config.tlsKeyFile ?? '', trustStoreManifest: config.trustStoreManifest ?? '' };
+  if (usesDevPki) {
+    const revocationBaseUrl = `http://127.0.0.1:${config.devRevocationPort}`;
+    const index = await ensureDevPki({ dir: config.devPkiDir, revocationBaseUrl });
+    const dev = devPkiPaths(config.devPkiDir);
+    files.tlsCert ||= dev.serverCert;
+    files.tlsKey ||= dev.serverKey;
+    files.trustStoreManifest ||= dev.manifest;
+    if (config.revocation.mode !== 'off') {
+      responder = await startRevocationResponder(config.devPkiDir, index, { host: '127.0.0.1', port: config.devRevocationPort });
+    }
+  }
+
+  const service = await startService(config, files, { logger }).catch(async (error: unknown) => {
+    await responder?.close();
+    throw error;
+  });
+  if (service.database.kind === 'embedded') {
+    const client = await service.database.pool.connect();
+    await seedDatasets(client, [datasetNumbers(1)]).finally(() => client.release());
+  }
+  logger.info({ public: service.publicUrl, admin: service.adminUrl, database: service.database.kind, quotas: config.redisUrl ? 'redis' : 'memory' }, 'hsmp-mtci started');
+  if (usesDevPki) printHowToCall(config, service.publicUrl);
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down: finishing in-flight requests');
+    setTimeout(() => {
+      logger.error('shutdown took longer than 10 s; exiting');
+      process.exit(1);
+    }, SHUTDOWN_GRACE_MS).unref();
+    await service.close();
+    await responder?.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+function printHowToCall(config: Config, publicUrl: string): void {
+  const dev = devPkiPaths(config.devPkiDir);
+  const example = datasetNumbers(1)[1][0];
+  const lines = [
+    '',
+    'hsmp-mtci is running as a test deployment (development PKI, demo dataset 1).',
+    'Collect a migration key with the production access point certificate:',
+    '',
+    `  curl --cacert ${dev.serverCa} --cert ${dev.clientCert('ap-production')} --key ${dev.clientKey('ap-production')} \\`,
+    `       -H 'Accept: application/json' ${publicUrl}/hermes-rw/migrationKey/0208:${example}`,
+    '',
+    `Other certificates (every case of SPEC §2): ${dev.clientCert('ap-production').replace('ap-production', '<case>')}`,
+    `Admin API: http://${config.adminHost}:${config.adminPort} (set HSMP_ADMIN_TOKENS to use it)`,
+    '',
+  ];
+  process.stdout.write(lines.join('\n'));
+}
+
+function fail(error: unknown): never {
+  const known = error instanceof ConfigError || error instanceof TrustStoreError;
+  const message = error instanceof Error ? error.message : String(error);
+  process.stderr.write(`hsmp-mtci: ${known ? 'configuration error: ' : ''}${message}\n`);
+  process.exit(1);
+}
+
+main().catch(fail);

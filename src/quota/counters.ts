@@ -1,0 +1,35 @@
+/**
+ * Daily counters: one interface, two stores (Redis for any number of instances, memory for
+ * one), like rate-limiter-flexible's limiters. One query increments the user, IP and global
+ * counters of its Brussels day in one atomic step, so concurrent queries, on one instance or
+ * many, each see a distinct count and exactly `limit` of them stay within it.
+ */
+export type CounterKind = 'user' | 'ip' | 'global';
+
+export interface CounterKeys {
+  /** '<environment>:<seat id>' */
+  user: string;
+  ip: string;
+}
+
+export interface Counts {
+  user: number;
+  ip: number;
+  global: number;
+}
+
+export interface DayUsage {
+  users: Record<string, number>;
+  ips: Record<string, number>;
+  global: number;
+}
+
+export interface DailyCounters {
+  /** Counts one query against the three counters of `day` and returns the new values. */
+  increment(day: string, keys: CounterKeys): Promise<Counts>;
+  /** Forgets a counter of `day` (an operator reactivated its subject). */
+  reset(day: string, kind: CounterKind, subject: string): Promise<void>;
+  usage(day: string): Promise<DayUsage>;
+  ready(): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,77 @@
+import type { QuotaStatus } from '../collection/flow';
+import { brusselsDay, secondsUntilBrusselsMidnight } from '../domain/brussels-day';
+import { HsmpError } from '../domain/errors';
+import type { Logger } from '../log';
+import type { AccessPoint } from '../tls/authenticator';
+import type { CounterKind, DailyCounters } from './counters';
+import type { QuotaPolicy } from './policy';
+
+export interface Limits {
+  userDaily: number;
+  ipDaily: number;
+  globalDaily: number;
+}
+
+export interface Admission {
+  quota: QuotaStatus;
+  refusal?: HsmpError;
+}
+
+export const GLOBAL_SUBJECT = '*';
+
+export function userSubject(accessPoint: Pick<AccessPoint, 'environment' | 'seatId'>): string {
+  return `${accessPoint.environment}:${accessPoint.seatId}`;
+}
+
+/**
+ * SPEC §3: blocks already in force answer first (811, 813, 812); then the query is counted
+ * against the user, IP and global counters of the Brussels day; the query that exceeds a
+ * limit is refused and blocks its subject until an operator reactivates it.
+ */
+export class QuotaGuard {
+  private readonly now: () => Date;
+
+  constructor(
+    private readonly counters: DailyCounters,
+    private readonly policy: QuotaPolicy,
+    private readonly limits: Limits,
+    private readonly logger: Logger,
+    now?: () => Date,
+  ) {
+    this.now = now ?? (() => new Date());
+  }
+
+  async admit(accessPoint: AccessPoint, ip: string): Promise<Admission> {
+    const now = this.now();
+    const user = userSubject(accessPoint);
+    const limit = this.policy.userLimit(accessPoint.seatId, accessPoint.environment, now, this.limits.userDaily);
+    const resetSeconds = secondsUntilBrusselsMidnight(now);
+    const blockedBefore = this.blockInForce(user, ip);
+    if (blockedBefore) return { quota: { limit, remaining: 0, resetSeconds }, refusal: blockedBefore };
+
+    const counts = await this.counters.increment(brusselsDay(now), { user, ip });
+    const quota = { limit, remaining: limit - counts.user, resetSeconds };
+    const exceeded: Array<[CounterKind, string, number, number, HsmpError['code']]> = [
+      ['user', user, counts.user, limit, 'HSMP-811'],
+      ['ip', ip, counts.ip, this.limits.ipDaily, 'HSMP-813'],
+      ['global', GLOBAL_SUBJECT, counts.global, this.limits.globalDaily, 'HSMP-812'],
+    ];
+    for (const [kind, subject, count, max, code] of exceeded) {
+      if (count <= max) continue;
+      await this.policy.block(kind, subject, `daily limit ${max} exceeded on ${brusselsDay(now)}`).catch((error: unknown) => {
+        // The counter keeps refusing today; the next refusal writes the block again.
+        this.logger.error({ err: error, kind, subject }, 'could not record a block');
+      });
+      this.logger.warn({ kind, subject, count, limit: max }, 'daily limit exceeded: blocked until an operator reactivates');
+      return { quota, refusal: new HsmpError(code) };
+    }
+    return { quota };
+  }
+
+  private blockInForce(user: string, ip: string): HsmpError | undefined {
+    if (this.policy.isBlocked('user', user)) return new HsmpError('HSMP-811');
+    if (this.policy.isBlocked('ip', ip)) return new HsmpError('HSMP-813');
+    if (this.policy.isBlocked('global', GLOBAL_SUBJECT)) return new HsmpError('HSMP-812');
+    return undefined;
+  }
+}

@@ -1,0 +1,4 @@
+export { CertificateAuthenticator, type AccessPoint } from './authenticator';
+export { CertificateSource, type PresentedCertificate } from './presented-certificate';
+export { RevocationChecker } from './revocation';
+export { TrustStore, TrustStoreError } from './trust-store';
