@@ -4,6 +4,8 @@ module.exports = {
   roots: ['<rootDir>/dist/test'],
   testMatch: ['**/*.test.js'],
   testEnvironment: 'node',
+  globalSetup: '<rootDir>/dist/test/support/global-setup.js',
+  globalTeardown: '<rootDir>/dist/test/support/global-teardown.js',
   testTimeout: 60000,
   // Two cores: more workers only fight over them and over TLS handshakes.
   maxWorkers: 2,

@@ -56,7 +56,7 @@ export async function startService(config: Config, files: ServiceFiles, { logger
     const registry = new ParticipantRegistry(database.pool, new KeyCipher(kek.key));
     await registry.checkKeyEncryptionKey();
 
-    const counters: DailyCounters = config.redisUrl ? new RedisCounters(config.redisUrl, logger) : new MemoryCounters();
+    const counters: DailyCounters = config.redisUrl ? new RedisCounters(config.redisUrl, logger, config.redisPrefix) : new MemoryCounters();
     closers.unshift(() => counters.close());
     await counters.ready().catch((error: unknown) => logger.warn({ err: error }, 'redis not reachable at start; queries answer 503 until it is'));
     const policy = new QuotaPolicy(database.pool, logger);

@@ -47,6 +47,8 @@ export interface Config {
   keyEncryptionKey?: string;
   databaseUrl?: string;
   redisUrl?: string;
+  /** Prefix of every Redis key, so that several deployments can share one Redis. */
+  redisPrefix: string;
   devPkiDir: string;
   devRevocationPort: number;
   logLevel: string;
@@ -136,6 +138,7 @@ const schema = z.object({
   }),
   DATABASE_URL: optionalText.refine((v) => v === undefined || /^postgres(ql)?:\/\//.test(v), { error: 'expected a postgres:// URL' }),
   REDIS_URL: optionalText.refine((v) => v === undefined || /^rediss?:\/\//.test(v), { error: 'expected a redis:// URL' }),
+  HSMP_REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]{1,64}$/, 'expected 1-64 letters, digits, colon, dash or underscore').default('hsmp'),
   HSMP_DEV_PKI_DIR: z.string().default('./certs/dev'),
   HSMP_DEV_REVOCATION_PORT: port(8889),
   HSMP_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -182,6 +185,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     keyEncryptionKey: e.HSMP_KEY_ENCRYPTION_KEY,
     databaseUrl: e.DATABASE_URL,
     redisUrl: e.REDIS_URL,
+    redisPrefix: e.HSMP_REDIS_PREFIX,
     devPkiDir: path.resolve(e.HSMP_DEV_PKI_DIR),
     devRevocationPort: e.HSMP_DEV_REVOCATION_PORT,
     logLevel: e.HSMP_LOG_LEVEL,

@@ -24,12 +24,14 @@ type RedisWithScript = Redis & { hsmpIncrementThree(user: string, ip: string, gl
 
 export class RedisCounters implements DailyCounters {
   private readonly redis: RedisWithScript;
+  private readonly prefix: string;
 
   constructor(
     url: string,
     logger: Logger,
-    private readonly prefix = 'hsmp:quota',
+    prefix: string,
   ) {
+    this.prefix = `${prefix}:quota`;
     this.redis = new Redis(url, {
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,

@@ -1,0 +1,186 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import tls from 'node:tls';
+import { request } from 'undici';
+import type { Dataset } from '../../src/participants/datasets';
+import { clientAgent, closeAgents, testPki } from '../support/pki';
+import { seed } from '../support/seed';
+import { startTestService, type TestService } from '../support/service';
+
+/** SPEC §2 certificate checks, each over a real TLS handshake with a dev-PKI certificate. */
+let service: TestService;
+let data: Dataset;
+const path = () => `/hermes-rw/migrationKey/0208:${data[1][0]}`;
+
+beforeAll(async () => {
+  service = await startTestService();
+  data = await seed(service);
+});
+afterAll(async () => {
+  await service?.stop();
+  await closeAgents();
+});
+
+function codeOf(body: string): string | undefined {
+  return /<Code>([^<]+)<\/Code>/.exec(body)?.[1];
+}
+
+describe('certificate checks', () => {
+  it.each([
+    ['none', 'test', 401, 'HSMP-802'],
+    ['expired', 'test', 401, 'HSMP-804'],
+    ['not-yet-valid', 'test', 401, 'HSMP-804'],
+    ['untrusted', 'test', 401, 'HSMP-805'], // issued by a CA with the production AP CA's name and another key
+    ['smp-production', 'test', 401, 'HSMP-808'],
+    ['ap-test', 'production', 401, 'HSMP-806'],
+    ['revoked', 'test', 401, 'HSMP-807'],
+  ] as const)('%s asking for %s → %i %s', async (certificate, environment, status, code) => {
+    const response = await service.get(`${path()}?environment=${environment}`, { certificate });
+    expect(response.status).toBe(status);
+    expect(codeOf(response.body)).toBe(code);
+    expect(response.headers['cache-control']).toBe('no-store');
+    expect(response.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+    expect(response.headers['ratelimit-limit']).toBeUndefined();
+  });
+
+  it.each([
+    ['ap-production', 'test'],
+    ['ap-production', 'production'],
+    ['ap-test', 'test'],
+  ] as const)('%s asking for %s → 200', async (certificate, environment) => {
+    const response = await service.get(`${path()}?environment=${environment}`, { certificate });
+    expect(response.status).toBe(200);
+    expect(response.body).toContain('<MigrationKey>');
+    expect(response.headers['ratelimit-limit']).toBe('1000');
+  });
+
+  it('answers the certificate error before garbage ids and unknown environments', async () => {
+    const response = await service.get('/hermes-rw/migrationKey/%E0%A4%A?environment=mars', { certificate: 'expired', accept: 'application/json' });
+    expect(response.status).toBe(401);
+    expect(response.json()).toMatchObject({ code: 'HSMP-804', status: 401 });
+    expect(response.headers['content-type']).toContain('application/problem+json');
+  });
+
+  it('refuses TLS 1.1 at the handshake, accepts TLS 1.2', async () => {
+    // SECLEVEL=0 lets this client really offer TLS 1.1 (it connects to a permissive server).
+    const handshake = (maxVersion: 'TLSv1.1' | 'TLSv1.2') =>
+      new Promise<string>((resolve, reject) => {
+        const url = new URL(service.publicUrl);
+        const socket = tls.connect({ host: url.hostname, port: Number(url.port), servername: 'localhost', ca: readFileSync(testPki().serverCa), minVersion: 'TLSv1', maxVersion, ciphers: 'DEFAULT:@SECLEVEL=0' }, () => {
+          resolve(socket.getProtocol() ?? '');
+          socket.end();
+        });
+        socket.on('error', reject);
+      });
+    await expect(handshake('TLSv1.1')).rejects.toThrow(/protocol version|unsupported protocol/i);
+    await expect(handshake('TLSv1.2')).resolves.toBe('TLSv1.2');
+  });
+});
+
+describe('revocation sources and modes', () => {
+  const started: TestService[] = [];
+  afterAll(async () => {
+    for (const s of started) await s.stop();
+  });
+  async function variant(env: Record<string, string>): Promise<TestService> {
+    const s = await startTestService({ env });
+    started.push(s);
+    await seed(s);
+    return s;
+  }
+
+  it('807 via OCSP alone and via CRL alone', async () => {
+    for (const order of ['ocsp', 'crl']) {
+      const s = await variant({ HSMP_REVOCATION_ORDER: order, HSMP_REVOCATION: 'hard' });
+      expect(codeOf((await s.get(path(), { certificate: 'revoked' })).body)).toBe('HSMP-807');
+      // In hard mode a good answer is needed to pass: this source alone gives it.
+      expect((await s.get(path(), { certificate: 'ap-production' })).status).toBe(200);
+    }
+  });
+
+  it('unreachable responder: soft lets the request pass, hard answers 503 with Retry-After', async () => {
+    const soft = await variant({ HSMP_REVOCATION: 'soft', HSMP_REVOCATION_TIMEOUT_MS: '1000' });
+    expect((await soft.get(path(), { certificate: 'revocation-unreachable' })).status).toBe(200);
+    const hard = await variant({ HSMP_REVOCATION: 'hard', HSMP_REVOCATION_TIMEOUT_MS: '1000' });
+    const refused = await hard.get(path(), { certificate: 'revocation-unreachable' });
+    expect(refused.status).toBe(503);
+    expect(codeOf(refused.body)).toBe('HSMP-999');
+    expect(refused.headers['retry-after']).toBeDefined();
+  });
+
+  it('off: a revoked certificate passes (revocation not checked)', async () => {
+    const off = await variant({ HSMP_REVOCATION: 'off' });
+    expect((await off.get(path(), { certificate: 'revoked' })).status).toBe(200);
+  });
+});
+
+describe('client certificate from a trusted proxy header', () => {
+  let proxied: TestService;
+  const header = 'x-ssl-client-cert';
+  const escapedPem = (certificate: 'ap-production' | 'revoked') => encodeURIComponent(readFileSync(testPki().clientCert(certificate), 'utf8'));
+
+  beforeAll(async () => {
+    proxied = await startTestService({ env: { HSMP_TRUSTED_PROXIES: '127.0.0.1/32', HSMP_CLIENT_CERT_HEADER: header } });
+    await seed(proxied);
+  });
+  afterAll(() => proxied?.stop());
+
+  it('uses the header from a trusted proxy (the TLS certificate of the proxy itself is not the client)', async () => {
+    expect((await proxied.get(path(), { certificate: 'none', headers: { [header]: escapedPem('ap-production') } })).status).toBe(200);
+    expect(codeOf((await proxied.get(path(), { certificate: 'none', headers: { [header]: escapedPem('revoked') } })).body)).toBe('HSMP-807');
+    expect(codeOf((await proxied.get(path(), { certificate: 'ap-production' })).body)).toBe('HSMP-802');
+  });
+
+  it('803 for a header that is not a certificate; 200 random byte strings never give a 500', async () => {
+    const first = await proxied.get(path(), { certificate: 'none', headers: { [header]: encodeURIComponent('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----') } });
+    expect(first.status).toBe(401);
+    expect(codeOf(first.body)).toBe('HSMP-803');
+    const seen = new Map<string, number>();
+    for (let i = 0; i < 200; i++) {
+      const bytes = randomBytes(1 + (i % 64) * 16);
+      // Half as raw bytes URL-encoded, half wrapped in PEM armour so that the DER parser gets them.
+      const value = i % 2 ? encodeURIComponent(bytes.toString('latin1')) : encodeURIComponent(`-----BEGIN CERTIFICATE-----\n${bytes.toString('base64')}\n-----END CERTIFICATE-----`);
+      const response = await proxied.get(path(), { certificate: 'none', headers: { [header]: value } });
+      const key = `${response.status} ${codeOf(response.body)}`;
+      seen.set(key, (seen.get(key) ?? 0) + 1);
+    }
+    expect(Object.fromEntries(seen)).toEqual({ '401 HSMP-803': 200 });
+  });
+
+  it('ignores the header from an address that is not a trusted proxy', async () => {
+    expect((await service.get(path(), { certificate: 'ap-production', headers: { [header]: 'garbage' } })).status).toBe(200);
+    expect(codeOf((await service.get(path(), { certificate: 'none', headers: { [header]: escapedPem('ap-production') } })).body)).toBe('HSMP-802');
+  });
+});
+
+describe('the route', () => {
+  it('HEAD answers like GET without a body', async () => {
+    const response = await service.get(path(), { method: 'HEAD' });
+    expect(response.status).toBe(200);
+    expect(response.body).toBe('');
+    expect(response.headers['cache-control']).toBe('no-store');
+  });
+
+  it.each(['POST', 'PUT', 'DELETE', 'PATCH'])('%s → 405 with Allow', async (method) => {
+    const response = await service.get(path(), { method });
+    expect(response.status).toBe(405);
+    expect(response.headers.allow).toBe('GET, HEAD');
+  });
+
+  it('other paths → 404, and no admin route on the public port', async () => {
+    for (const p of ['/', '/hermes-rw/migrationKey', '/admin/blocks', '/healthz', '/metrics']) {
+      const response = await service.get(p);
+      expect(response.status).toBe(404);
+      expect(codeOf(response.body)).toBe('NOT_FOUND');
+    }
+  });
+
+  it('a keep-alive connection is validated once and keeps answering', async () => {
+    const agent = clientAgent('ap-production');
+    for (let i = 0; i < 5; i++) {
+      const response = await request(`${service.publicUrl}${path()}`, { dispatcher: agent });
+      expect(response.statusCode).toBe(200);
+      await response.body.dump();
+    }
+  });
+});

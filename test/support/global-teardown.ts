@@ -1,0 +1,5 @@
+import type { RevocationResponder } from '../../src/pki/revocation-responder';
+
+export default async function globalTeardown(): Promise<void> {
+  await ((globalThis as Record<string, unknown>).hsmpTestResponder as RevocationResponder | undefined)?.close();
+}

@@ -1,0 +1,133 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { request } from 'undici';
+import type { ClientCase } from '../../src/pki/dev-pki';
+import { loadConfig } from '../../src/config/config';
+import { createLogger } from '../../src/log';
+import { startService, type RunningService } from '../../src/service';
+import { clientAgent, testPki } from './pki';
+import { randomBytes, createHash } from 'node:crypto';
+
+/**
+ * Starts the real service in this process on ephemeral ports, against the database and Redis
+ * the run has: with DATABASE_URL a fresh database created on that server (dropped by stop()),
+ * otherwise an embedded PGlite in a temporary directory; with REDIS_URL a fresh key prefix.
+ */
+export interface TestService extends RunningService {
+  env: Record<string, string>;
+  operatorToken: string;
+  get(path: string, options?: RequestOptions): Promise<TestResponse>;
+  admin(method: string, path: string, body?: unknown, token?: string): Promise<TestResponse>;
+  stop(): Promise<void>;
+}
+
+export interface RequestOptions {
+  certificate?: ClientCase | 'none';
+  accept?: string;
+  method?: string;
+  headers?: Record<string, string>;
+}
+
+export interface TestResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+  json(): any;
+}
+
+export interface TestServiceOptions {
+  env?: Record<string, string>;
+  /** Share the database (and Redis prefix) of another service: a second instance. */
+  sameStoreAs?: TestService;
+  now?: () => Date;
+}
+
+export const TEST_OPERATOR = 'tester';
+
+export async function startTestService(options: TestServiceOptions = {}): Promise<TestService> {
+  const pki = testPki();
+  const operatorToken = options.sameStoreAs?.operatorToken ?? randomBytes(24).toString('base64url');
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'hsmp-test-data-'));
+  let dropDatabase: (() => Promise<void>) | undefined;
+  const storeEnv: Record<string, string> = {};
+  if (options.sameStoreAs) {
+    for (const k of ['DATABASE_URL', 'REDIS_URL', 'HSMP_REDIS_PREFIX', 'HSMP_KEY_ENCRYPTION_KEY']) if (options.sameStoreAs.env[k]) storeEnv[k] = options.sameStoreAs.env[k];
+  } else {
+    storeEnv.HSMP_KEY_ENCRYPTION_KEY = randomBytes(32).toString('hex');
+    if (process.env.DATABASE_URL) {
+      const created = await createDatabase(process.env.DATABASE_URL);
+      storeEnv.DATABASE_URL = created.url;
+      dropDatabase = created.drop;
+    }
+    if (process.env.REDIS_URL) {
+      storeEnv.REDIS_URL = process.env.REDIS_URL;
+      storeEnv.HSMP_REDIS_PREFIX = `hsmp-test-${randomBytes(6).toString('hex')}`;
+    }
+  }
+  const env: Record<string, string> = {
+    HSMP_HOST: '127.0.0.1',
+    HSMP_PORT: '0',
+    HSMP_ADMIN_PORT: '0',
+    HSMP_TLS_CERT: pki.serverCert,
+    HSMP_TLS_KEY: pki.serverKey,
+    HSMP_TRUSTSTORE: pki.manifest,
+    HSMP_ENVIRONMENTS: 'test,production',
+    HSMP_DATA_DIR: dataDir,
+    HSMP_ADMIN_TOKENS: `${TEST_OPERATOR}:${createHash('sha256').update(operatorToken).digest('hex')}`,
+    HSMP_LOG_LEVEL: process.env.HSMP_TEST_LOG_LEVEL ?? 'silent',
+    ...storeEnv,
+    ...options.env,
+  };
+  if (!('DATABASE_URL' in storeEnv) && options.env?.DATABASE_URL === undefined) delete env.DATABASE_URL;
+  const config = loadConfig(env);
+  const running = await startService(config, { tlsCert: pki.serverCert, tlsKey: pki.serverKey, trustStoreManifest: config.trustStoreManifest ?? pki.manifest }, { logger: createLogger(config.logLevel), now: options.now });
+
+  const service: TestService = {
+    ...running,
+    env,
+    operatorToken,
+    get: (p, o = {}) => call(running.publicUrl + p, o.method ?? 'GET', { accept: o.accept ?? 'application/xml', ...o.headers }, undefined, clientAgent(o.certificate ?? 'ap-production')),
+    admin: (method, p, body, token = operatorToken) =>
+      call(running.adminUrl + p, method, { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, body === undefined ? undefined : JSON.stringify(body)),
+    stop: async () => {
+      await running.close();
+      await dropDatabase?.();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+  return service;
+}
+
+export async function call(url: string, method: string, headers: Record<string, string>, body?: string, dispatcher?: ReturnType<typeof clientAgent>): Promise<TestResponse> {
+  const response = await request(url, { method: method as 'GET', headers, body, dispatcher });
+  const text = await response.body.text();
+  return { status: response.statusCode, headers: response.headers, body: text, json: () => JSON.parse(text) };
+}
+
+async function createDatabase(serverUrl: string): Promise<{ url: string; drop: () => Promise<void> }> {
+  const name = `hsmp_test_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: serverUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: async () => {
+      const c = new pg.Client({ connectionString: serverUrl });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await c.end();
+    },
+  };
+}
+
+/** With CI=true a test that needs a server must not silently skip when the server is missing. */
+export function requireInCi(variable: 'DATABASE_URL' | 'REDIS_URL'): boolean {
+  if (process.env[variable]) return true;
+  if (process.env.CI === 'true') throw new Error(`${variable} must be set in CI: this test needs the real server`);
+  return false;
+}

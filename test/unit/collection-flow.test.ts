@@ -1,0 +1,86 @@
+import { collectMigrationKey, type CollectionSteps } from '../../src/collection/flow';
+import { HsmpError, type HsmpCode } from '../../src/domain/errors';
+import type { AccessPoint } from '../../src/tls/authenticator';
+
+/** The order of SPEC §2 with every step faked: the first failing check must answer. */
+const accessPoint: AccessPoint = { seatId: 'PBE000001', fingerprint: 'f', environment: 'production' };
+const quota = { limit: 10, remaining: 9, resetSeconds: 100 };
+
+function steps(overrides: Partial<CollectionSteps> & { calls?: string[] } = {}): CollectionSteps & { calls: string[]; refusals: string[] } {
+  const calls: string[] = overrides.calls ?? [];
+  const refusals: string[] = [];
+  return {
+    calls,
+    refusals,
+    servedEnvironments: ['test'],
+    authenticate: async () => {
+      calls.push('authenticate');
+      return accessPoint;
+    },
+    admit: async () => {
+      calls.push('admit');
+      return { quota };
+    },
+    lookup: async (_ap, participant, environment) => {
+      calls.push('lookup');
+      return { participant, environment, migrationKey: 'aaBB11@@' };
+    },
+    recordRefusal: (_ap, error) => refusals.push(error.code),
+    ...overrides,
+  };
+}
+
+const codeOf = (error: unknown) => (error as HsmpError).code;
+const fail = (code: HsmpCode) => async () => {
+  throw new HsmpError(code);
+};
+
+describe('collection check order', () => {
+  it('answers a certificate failure before anything is counted, even for garbage ids and bad environments', async () => {
+    const s = steps({ authenticate: fail('HSMP-805') });
+    const outcome = await collectMigrationKey({ rawParticipantId: 'garbage', requestedEnvironment: 'nowhere' }, s);
+    expect(codeOf(outcome.error)).toBe('HSMP-805');
+    expect(s.calls).toEqual([]);
+    expect(outcome.quota).toBeUndefined();
+  });
+
+  it('answers a block (811) before 010 and 001, and records it', async () => {
+    const s = steps({ admit: async () => ({ quota, refusal: new HsmpError('HSMP-811') }) });
+    const outcome = await collectMigrationKey({ rawParticipantId: 'garbage', requestedEnvironment: 'nowhere' }, s);
+    expect(codeOf(outcome.error)).toBe('HSMP-811');
+    expect(outcome.quota).toEqual(quota);
+    expect(s.refusals).toEqual(['HSMP-811']);
+  });
+
+  it('counts the query, then answers 010 before 001', async () => {
+    const s = steps();
+    const outcome = await collectMigrationKey({ rawParticipantId: 'garbage', requestedEnvironment: 'production' }, s);
+    expect(codeOf(outcome.error)).toBe('HSMP-010');
+    expect(s.calls).toEqual(['authenticate', 'admit']);
+    expect(s.refusals).toEqual(['HSMP-010']);
+  });
+
+  it('counts garbage too, then answers 001 with the id as asked', async () => {
+    const s = steps();
+    const outcome = await collectMigrationKey({ rawParticipantId: '12345', requestedEnvironment: 'TEST' }, s);
+    expect(codeOf(outcome.error)).toBe('HSMP-001');
+    expect((outcome.error as HsmpError).participantId).toBe('12345');
+    expect(s.calls).toEqual(['authenticate', 'admit']);
+  });
+
+  it('looks up a valid participant in the requested environment', async () => {
+    const s = steps();
+    const outcome = await collectMigrationKey({ rawParticipantId: 'BE0200.065.765', requestedEnvironment: 'test' }, s);
+    expect(outcome.error).toBeUndefined();
+    expect(outcome.record?.participant.value).toBe('0208:0200065765');
+    expect(s.calls).toEqual(['authenticate', 'admit', 'lookup']);
+    expect(s.refusals).toEqual([]);
+  });
+
+  it('passes a dependency failure through without a record', async () => {
+    const s = steps({ admit: fail('HSMP-999') });
+    const outcome = await collectMigrationKey({ rawParticipantId: '0200065765', requestedEnvironment: 'test' }, s);
+    expect(codeOf(outcome.error)).toBe('HSMP-999');
+    expect(outcome.record).toBeUndefined();
+  });
+});

@@ -1,0 +1,70 @@
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { ConfigError, loadConfig } from '../../src/config/config';
+
+const MAIN = path.resolve(__dirname, '..', '..', 'src', 'main.js');
+
+describe('configuration', () => {
+  it('has the defaults of SPEC §8', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      host: '0.0.0.0',
+      port: 8443,
+      environment: 'test',
+      environments: ['test'],
+      smpId: 'HERMES-SMP',
+      limits: { userDaily: 1000, ipDaily: 5000, globalDaily: 100000 },
+      revocation: { mode: 'soft', order: ['ocsp', 'crl'] },
+      trustedProxies: [],
+      adminHost: '127.0.0.1',
+      adminPort: 9090,
+      adminOperators: [],
+    });
+    expect(config.databaseUrl).toBeUndefined();
+    expect(config.redisUrl).toBeUndefined();
+  });
+
+  it.each([
+    [{ HSMP_PORT: 'abc' }, /^HSMP_PORT: .*port.*\(got "abc"\)$/],
+    [{ HSMP_PORT: '70000' }, /^HSMP_PORT: /],
+    [{ HSMP_ENVIRONMENT: 'staging' }, /^HSMP_ENVIRONMENT: expected one of test, production/],
+    [{ HSMP_ENVIRONMENTS: 'test,prod' }, /^HSMP_ENVIRONMENTS: "prod"/],
+    [{ HSMP_ENVIRONMENT: 'production', HSMP_ENVIRONMENTS: 'test' }, /^HSMP_ENVIRONMENTS: must include/],
+    [{ HSMP_LIMIT_USER_DAILY: '0' }, /^HSMP_LIMIT_USER_DAILY: /],
+    [{ HSMP_REVOCATION: 'maybe' }, /^HSMP_REVOCATION: expected off, soft or hard/],
+    [{ HSMP_TRUSTED_PROXIES: '10.0.0.0/8,not-an-ip' }, /^HSMP_TRUSTED_PROXIES: "not-an-ip"/],
+    [{ HSMP_ADMIN_TOKENS: 'alice:1234' }, /^HSMP_ADMIN_TOKENS: "alice:1234": expected name:sha256/],
+    [{ HSMP_TLS_CERT: '/nonexistent/cert.pem' }, /^HSMP_TLS_CERT: file not found/],
+    [{ HSMP_TLS_CERT: __filename }, /^HSMP_TLS_CERT and HSMP_TLS_KEY: set both or neither/],
+    [{ DATABASE_URL: 'mysql://x' }, /^DATABASE_URL: expected a postgres:\/\/ URL/],
+    [{ HSMP_KEY_ENCRYPTION_KEY: 'short' }, /^HSMP_KEY_ENCRYPTION_KEY: /],
+  ])('refuses %j with a one-line reason', (env, message) => {
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(() => loadConfig(env)).toThrow(message);
+  });
+
+  it('parses proxies, operators and lists', () => {
+    const config = loadConfig({
+      HSMP_TRUSTED_PROXIES: '10.0.0.0/8, 127.0.0.1, ::1',
+      HSMP_ADMIN_TOKENS: `alice:${'a'.repeat(64)},bob:${'B'.repeat(64)}`,
+      HSMP_ENVIRONMENT: 'production',
+      HSMP_ENVIRONMENTS: 'production,test',
+      HSMP_REVOCATION_ORDER: 'crl,ocsp',
+    });
+    expect(config.trustedProxies.map(([ip, bits]) => `${ip.toString()}/${bits}`)).toEqual(['10.0.0.0/8', '127.0.0.1/32', '::1/128']);
+    expect(config.adminOperators.map((o) => o.name)).toEqual(['alice', 'bob']);
+    expect(config.environments).toEqual(['production', 'test']);
+    expect(config.revocation.order).toEqual(['crl', 'ocsp']);
+  });
+
+  it.each([
+    [{ HSMP_PORT: 'abc' }, /^hsmp-mtci: configuration error: HSMP_PORT: /],
+    [{ HSMP_TRUSTSTORE: __filename, HSMP_TLS_CERT: __filename, HSMP_TLS_KEY: __filename }, /^hsmp-mtci: configuration error: trust store .*: /],
+  ])('the service exits 1 with one line on stderr for %j', (env, message) => {
+    const run = spawnSync(process.execPath, [MAIN], { env: { PATH: process.env.PATH, ...env }, encoding: 'utf8', timeout: 30_000 });
+    expect(run.status).toBe(1);
+    const lines = run.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(message);
+  });
+});
