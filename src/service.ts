@@ -48,7 +48,7 @@ export async function startService(config: Config, files: ServiceFiles, { logger
 
   const kek = loadKeyEncryptionKey(config.keyEncryptionKey, config.dataDir);
   if (kek.generated) logger.warn({ file: kek.generated }, 'generated a key-encryption key: instances sharing a database must share HSMP_KEY_ENCRYPTION_KEY');
-  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger });
+  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger, poolSize: config.databasePoolSize });
   const closers: Array<() => Promise<unknown> | unknown> = [() => database.close()];
   try {
     const applied = await migrate(database.pool);

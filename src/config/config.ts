@@ -46,6 +46,8 @@ export interface Config {
   /** 32 bytes, hex or base64; absent: generated into dataDir (one instance). */
   keyEncryptionKey?: string;
   databaseUrl?: string;
+  /** Connections to DATABASE_URL per instance (the embedded database always has one). */
+  databasePoolSize: number;
   redisUrl?: string;
   /** Prefix of every Redis key, so that several deployments can share one Redis. */
   redisPrefix: string;
@@ -137,6 +139,7 @@ const schema = z.object({
     error: 'expected 32 bytes as 64 hex characters or base64',
   }),
   DATABASE_URL: optionalText.refine((v) => v === undefined || /^postgres(ql)?:\/\//.test(v), { error: 'expected a postgres:// URL' }),
+  HSMP_DB_POOL_SIZE: positiveInt(10),
   REDIS_URL: optionalText.refine((v) => v === undefined || /^rediss?:\/\//.test(v), { error: 'expected a redis:// URL' }),
   HSMP_REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]{1,64}$/, 'expected 1-64 letters, digits, colon, dash or underscore').default('hsmp'),
   HSMP_DEV_PKI_DIR: z.string().default('./certs/dev'),
@@ -184,6 +187,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     dataDir: path.resolve(e.HSMP_DATA_DIR),
     keyEncryptionKey: e.HSMP_KEY_ENCRYPTION_KEY,
     databaseUrl: e.DATABASE_URL,
+    databasePoolSize: e.HSMP_DB_POOL_SIZE,
     redisUrl: e.REDIS_URL,
     redisPrefix: e.HSMP_REDIS_PREFIX,
     devPkiDir: path.resolve(e.HSMP_DEV_PKI_DIR),

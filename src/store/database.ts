@@ -57,6 +57,12 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
 function watchPool(pool: pg.Pool, logger: Logger): void {
   // An idle client whose server went away emits here; unhandled it would end the process.
   pool.on('error', (error) => logger.warn({ err: error }, 'database connection lost'));
+  // PGlite has one backend session that outlives socket connections: after a reconnect it
+  // still holds the named prepared statements of the dead connection, which the new client
+  // does not know about ("prepared statement already exists"). A new connection starts clean.
+  pool.on('connect', (client) => {
+    client.query('DISCARD ALL').catch(() => undefined);
+  });
 }
 
 const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', '57P01', '57P02', '57P03', '53300']);

@@ -42,6 +42,8 @@ export interface TestServiceOptions {
   /** Share the database (and Redis prefix) of another service: a second instance. */
   sameStoreAs?: TestService;
   now?: () => Date;
+  /** Receives the service's JSON log lines (at info level). */
+  logLines?: string[];
 }
 
 export const TEST_OPERATOR = 'tester';
@@ -82,17 +84,23 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
   };
   if (!('DATABASE_URL' in storeEnv) && options.env?.DATABASE_URL === undefined) delete env.DATABASE_URL;
   const config = loadConfig(env);
-  const running = await startService(config, { tlsCert: pki.serverCert, tlsKey: pki.serverKey, trustStoreManifest: config.trustStoreManifest ?? pki.manifest }, { logger: createLogger(config.logLevel), now: options.now });
+  const running = await startService(config, { tlsCert: pki.serverCert, tlsKey: pki.serverKey, trustStoreManifest: config.trustStoreManifest ?? pki.manifest }, {
+    logger: options.logLines ? createLogger('info', { write: (line: string) => void options.logLines?.push(line) }) : createLogger(config.logLevel),
+    now: options.now,
+  });
 
+  let closing: Promise<void> | undefined;
+  const closeOnce = () => (closing ??= running.close());
   const service: TestService = {
     ...running,
+    close: closeOnce,
     env,
     operatorToken,
     get: (p, o = {}) => call(running.publicUrl + p, o.method ?? 'GET', { accept: o.accept ?? 'application/xml', ...o.headers }, undefined, clientAgent(o.certificate ?? 'ap-production')),
     admin: (method, p, body, token = operatorToken) =>
       call(running.adminUrl + p, method, { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, body === undefined ? undefined : JSON.stringify(body)),
     stop: async () => {
-      await running.close();
+      await closeOnce();
       await dropDatabase?.();
       rmSync(dataDir, { recursive: true, force: true });
     },

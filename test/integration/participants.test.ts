@@ -1,0 +1,226 @@
+import { PGlite } from '@electric-sql/pglite';
+import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
+import { request } from 'undici';
+import type { Dataset } from '../../src/participants/datasets';
+import { satisfiesSmlKeyRule } from '../../src/participants/migration-key';
+import { withCheckDigits } from '../../src/participants/participant-id';
+import { clientAgent, closeAgents } from '../support/pki';
+import { seed } from '../support/seed';
+import { requireInCi, startTestService, type TestService } from '../support/service';
+import { startTcpProxy } from '../support/tcp-proxy';
+
+/** SPEC §2 and §5 answers, over real mutual TLS against the run's database. */
+let service: TestService;
+let data: Dataset;
+const logLines: string[] = [];
+const route = (id: string, query = '') => `/hermes-rw/migrationKey/${encodeURIComponent(id)}${query}`;
+const xmlValue = (body: string, element: string) => new RegExp(`<${element}[^>]*>([^<]*)</${element}>`).exec(body)?.[1];
+
+beforeAll(async () => {
+  service = await startTestService({ logLines });
+  data = await seed(service, 2);
+});
+afterAll(async () => {
+  await service?.stop();
+  await closeAgents();
+});
+
+describe('200: the pair', () => {
+  it('XML by default, as in SPEC §2', async () => {
+    const response = await service.get(route(data[1][0]), { accept: '*/*' });
+    expect(response.status).toBe(200);
+    expect(response.headers['content-type']).toContain('application/xml');
+    expect(response.body).toMatch(/^<\?xml version="1.0" encoding="UTF-8"\?>\s*<MigrationRecord>/);
+    expect(xmlValue(response.body, 'ServiceMetadataPublisherID')).toBe('HERMES-SMP');
+    expect(response.body).toContain(`<ParticipantIdentifier scheme="iso6523-actorid-upis">0208:${data[1][0]}</ParticipantIdentifier>`);
+    expect(satisfiesSmlKeyRule(xmlValue(response.body, 'MigrationKey') ?? '')).toBe(true);
+  });
+
+  it('JSON when asked', async () => {
+    const response = await service.get(route(data[5][0], '?environment=production'), { accept: 'application/json' });
+    expect(response.status).toBe(200);
+    const body = response.json();
+    expect(body).toEqual({
+      serviceMetadataPublisherId: 'HERMES-SMP',
+      participantIdentifier: { scheme: 'iso6523-actorid-upis', value: `0208:${data[5][0]}` },
+      enterpriseNumber: data[5][0],
+      environment: 'production',
+      migrationKey: expect.any(String),
+    });
+    expect(satisfiesSmlKeyRule(body.migrationKey)).toBe(true);
+  });
+
+  it('the same key on every spelling, on a second call and for a second access point', async () => {
+    const number = data[1][1];
+    const dotted = `${number.slice(0, 4)}.${number.slice(4, 7)}.${number.slice(7)}`;
+    const spellings = [number, dotted, `BE${number}`, `BE${dotted}`, `0208:${number}`, `9956:${number}`, `iso6523-actorid-upis::0208:${number}`, `ISO6523-ACTORID-UPIS::9956:${number}`];
+    const keys = new Set<string>();
+    for (const id of spellings) {
+      const response = await service.get(route(id), { accept: 'application/json' });
+      expect(response.status).toBe(200);
+      expect(response.json().participantIdentifier.value).toBe(`0208:${number}`);
+      keys.add(response.json().migrationKey);
+    }
+    keys.add((await service.get(route(number), { certificate: 'ap-test', accept: 'application/json' })).json().migrationKey);
+    expect(keys.size).toBe(1);
+  });
+
+  it('one key per environment; distinct participants get distinct keys', async () => {
+    const key = async (id: string, environment: string) => (await service.get(route(id, `?environment=${environment}`), { accept: 'application/json' })).json().migrationKey;
+    const test = await key(data[5][1], 'test');
+    const production = await key(data[5][1], 'production');
+    expect(test).not.toBe(production);
+    const all = await Promise.all([...data[1], ...data[5]].map((id) => key(id, 'test')));
+    expect(new Set(all).size).toBe(all.length);
+  });
+
+  it('50 concurrent first collections over separate connections → one key', async () => {
+    const number = data[5][9];
+    const responses = await Promise.all(
+      Array.from({ length: 50 }, async (_, i) => {
+        const agent = i % 2 ? clientAgent('ap-production', { keepAlive: false }) : clientAgent('ap-test', { keepAlive: false });
+        const response = await request(`${service.publicUrl}${route(number)}`, { dispatcher: agent, headers: { accept: 'application/json' } });
+        return { status: response.statusCode, body: (await response.body.json()) as { migrationKey: string } };
+      }),
+    );
+    expect(responses.map((r) => r.status)).toEqual(Array(50).fill(200));
+    expect(new Set(responses.map((r) => r.body.migrationKey)).size).toBe(1);
+    const { rows } = await service.database.pool.query("SELECT count(*)::int AS n FROM migration_key WHERE enterprise_number = $1 AND environment = 'test'", [number]);
+    expect(rows[0].n).toBe(1);
+  });
+});
+
+describe('404 and 400 answers carry the participant', () => {
+  it.each([
+    ['HSMP-013', 'type 2, migrated', () => data[2][0], true],
+    ['HSMP-012', 'type 3, deleted', () => data[3][0], true],
+    ['HSMP-001', 'type 4, invalid (echoed as asked)', () => data[4][0], false],
+    ['HSMP-001', 'a valid number hsmp does not hold', () => withCheckDigits('00000001'), true],
+  ])('%s for %s', async (code, _name, id, canonical) => {
+    const number = id();
+    const xml = await service.get(route(number));
+    expect(xml.status).toBe(404);
+    expect(xmlValue(xml.body, 'Code')).toBe(code);
+    const expectedId = canonical ? `0208:${number}` : number;
+    expect(xml.body).toContain(`<ParticipantIdentifier scheme="iso6523-actorid-upis">${expectedId}</ParticipantIdentifier>`);
+    const json = await service.get(route(number), { accept: 'application/json' });
+    expect(json.headers['content-type']).toContain('application/problem+json');
+    expect(json.json()).toMatchObject({ status: 404, code, participantId: expectedId });
+  });
+
+  it('garbage is echoed safely: XML-escaped, control characters replaced, bounded', async () => {
+    const response = await service.get(route('<x>&"\u0001' + 'y'.repeat(300)));
+    expect(response.status).toBe(404);
+    expect(xmlValue(response.body, 'Code')).toBe('HSMP-001');
+    expect(response.body).toContain('&lt;x&gt;&amp;"\uFFFD');
+    expect(response.body).not.toContain('y'.repeat(200));
+  });
+
+  it('an environment this deployment does not serve → 400 HSMP-010', async () => {
+    for (const environment of ['acceptance', '', 'test&environment=production']) {
+      const response = await service.get(route(data[1][0], `?environment=${environment}`));
+      expect(response.status).toBe(400);
+      expect(xmlValue(response.body, 'Code')).toBe('HSMP-010');
+    }
+  });
+});
+
+describe('records and secrecy', () => {
+  it('records every collection, and no key appears in logs, the log table or in clear in the key table', async () => {
+    const response = await service.get(route(data[1][2]), { accept: 'application/json' });
+    const key: string = response.json().migrationKey;
+    const requestId = response.headers['x-request-id'];
+    const { rows } = await service.database.pool.query('SELECT * FROM collection_log WHERE request_id = $1', [requestId]);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ seat_id: 'PBE000001', enterprise_number: data[1][2], outcome: '200', environment: 'test', client_ip: '127.0.0.1' });
+    expect(rows[0].certificate_fingerprint).toMatch(/^[0-9a-f]{64}$/);
+    const refused = await service.get(route('garbage'));
+    const logged = await service.database.pool.query('SELECT outcome, participant FROM collection_log WHERE request_id = $1', [refused.headers['x-request-id']]);
+    await new Promise((r) => setTimeout(r, 200)); // refusals are recorded off the hot path
+    const refusedRows = logged.rows.length ? logged.rows : (await service.database.pool.query('SELECT outcome, participant FROM collection_log WHERE request_id = $1', [refused.headers['x-request-id']])).rows;
+    expect(refusedRows).toEqual([{ outcome: 'HSMP-001', participant: 'garbage' }]);
+
+    expect(logLines.some((l) => l.includes(String(requestId)))).toBe(true);
+    expect(logLines.join('\n')).not.toContain(key);
+    const stored = await service.database.pool.query("SELECT key_ciphertext FROM migration_key WHERE enterprise_number = $1 AND environment = 'test'", [data[1][2]]);
+    expect(Buffer.from(stored.rows[0].key_ciphertext).includes(Buffer.from(key))).toBe(false);
+    const dump = await service.database.pool.query('SELECT string_agg(c::text, \'\') AS t FROM collection_log c');
+    expect(dump.rows[0].t).not.toContain(key);
+  });
+});
+
+describe('two instances sharing one database', () => {
+  it('concurrent first collections through both → one key', async () => {
+    if (!requireInCi('DATABASE_URL')) return; // the embedded database belongs to one process
+    const second = await startTestService({ sameStoreAs: service });
+    try {
+      const number = data[1][9];
+      const keys = await Promise.all(
+        Array.from({ length: 40 }, async (_, i) => (await (i % 2 ? service : second).get(route(number), { accept: 'application/json' })).json().migrationKey),
+      );
+      expect(new Set(keys).size).toBe(1);
+    } finally {
+      await second.stop();
+    }
+  });
+});
+
+describe('database outage', () => {
+  it('answers 503 with Retry-After within a bounded time while the database is cut off, and recovers by itself', async () => {
+    const cleanups: Array<() => Promise<unknown>> = [];
+    try {
+      // The database the relay leads to: one of its own on the real server, or a PGlite socket.
+      let target: { host: string; port: number };
+      let urlThrough: (port: number) => string;
+      let keyEncryptionKey = 'ab'.repeat(32);
+      if (requireInCi('DATABASE_URL')) {
+        const owner = await startTestService();
+        cleanups.push(() => owner.stop());
+        const url = new URL(owner.env.DATABASE_URL);
+        target = { host: url.hostname, port: Number(url.port || 5432) };
+        urlThrough = (port) => Object.assign(new URL(url.toString()), { port: String(port) }).toString();
+        keyEncryptionKey = owner.env.HSMP_KEY_ENCRYPTION_KEY;
+        await owner.close();
+      } else {
+        const db = await PGlite.create();
+        const socket = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: 1 });
+        await socket.start();
+        cleanups.push(async () => {
+          await socket.stop();
+          await db.close();
+        });
+        const [host, port] = socket.getServerConn().split(':');
+        target = { host, port: Number(port) };
+        urlThrough = (p) => `postgresql://postgres@127.0.0.1:${p}/postgres`;
+      }
+      const proxy = await startTcpProxy(target);
+      cleanups.unshift(() => proxy.close());
+      const cut = await startTestService({
+        env: { DATABASE_URL: urlThrough(proxy.port), HSMP_DB_POOL_SIZE: process.env.DATABASE_URL ? '4' : '1', HSMP_KEY_ENCRYPTION_KEY: keyEncryptionKey },
+      });
+      cleanups.unshift(() => cut.stop());
+      const number = (await seed(cut))[1][3];
+      const before = await cut.get(route(number), { accept: 'application/json' });
+      expect(before.status).toBe(200);
+
+      await proxy.cut();
+      const started = Date.now();
+      const during = await cut.get(route(number), { accept: 'application/json' });
+      expect(during.status).toBe(503);
+      expect(during.json()).toMatchObject({ code: 'HSMP-999', status: 503 });
+      expect(Number(during.headers['retry-after'])).toBeGreaterThan(0);
+      expect(Date.now() - started).toBeLessThan(10_000);
+
+      await proxy.restore();
+      let after = await cut.get(route(number), { accept: 'application/json' });
+      for (let i = 0; i < 20 && after.status !== 200; i++) {
+        await new Promise((r) => setTimeout(r, 250));
+        after = await cut.get(route(number), { accept: 'application/json' });
+      }
+      expect(after.status).toBe(200);
+      expect(after.json().migrationKey).toBe(before.json().migrationKey);
+    } finally {
+      for (const cleanup of cleanups) await cleanup().catch(() => undefined);
+    }
+  });
+});
