@@ -1,23 +1,31 @@
 import type { CounterKeys, CounterKind, Counts, DailyCounters, DayUsage } from './counters';
 
-/** Counters in this process: atomic because JavaScript runs one increment at a time. One instance only. */
+/**
+ * Counters in this process: atomic because JavaScript runs one increment at a time. One
+ * instance only. Like the Redis keys (two-day TTL), the last two days are kept.
+ */
+const DAYS_KEPT = 2;
+
 export class MemoryCounters implements DailyCounters {
-  private day = '';
-  private counts = new Map<string, number>();
+  private readonly days = new Map<string, Map<string, number>>();
 
   async increment(day: string, keys: CounterKeys): Promise<Counts> {
-    this.rollTo(day);
-    return { user: this.bump(`user|${keys.user}`), ip: this.bump(`ip|${keys.ip}`), global: this.bump('global|*') };
+    const counts = this.countsOf(day);
+    const bump = (key: string) => {
+      const n = (counts.get(key) ?? 0) + 1;
+      counts.set(key, n);
+      return n;
+    };
+    return { user: bump(`user|${keys.user}`), ip: bump(`ip|${keys.ip}`), global: bump('global|*') };
   }
 
   async reset(day: string, kind: CounterKind, subject: string): Promise<void> {
-    if (day === this.day) this.counts.delete(`${kind}|${kind === 'global' ? '*' : subject}`);
+    this.days.get(day)?.delete(`${kind}|${kind === 'global' ? '*' : subject}`);
   }
 
   async usage(day: string): Promise<DayUsage> {
     const usage: DayUsage = { users: {}, ips: {}, global: 0 };
-    if (day !== this.day) return usage;
-    for (const [key, n] of this.counts) {
+    for (const [key, n] of this.days.get(day) ?? []) {
       const [kind, subject] = splitOnce(key, '|');
       if (kind === 'user') usage.users[subject] = n;
       else if (kind === 'ip') usage.ips[subject] = n;
@@ -29,17 +37,15 @@ export class MemoryCounters implements DailyCounters {
   async ready(): Promise<void> {}
   async close(): Promise<void> {}
 
-  private rollTo(day: string): void {
-    if (day !== this.day) {
-      this.day = day;
-      this.counts = new Map();
+  private countsOf(day: string): Map<string, number> {
+    let counts = this.days.get(day);
+    if (!counts) {
+      counts = new Map();
+      this.days.set(day, counts);
+      const oldest = [...this.days.keys()].sort().slice(0, -DAYS_KEPT);
+      for (const old of oldest) this.days.delete(old);
     }
-  }
-
-  private bump(key: string): number {
-    const n = (this.counts.get(key) ?? 0) + 1;
-    this.counts.set(key, n);
-    return n;
+    return counts;
   }
 }
 

@@ -1,0 +1,175 @@
+#!/usr/bin/env node
+import { Command, InvalidArgumentError } from 'commander';
+import { request } from 'undici';
+
+/**
+ * hsmp-admin: the operators' terminal for the admin listener (SPEC §8). Prints what it did;
+ * --json prints the server's answer for scripts; any failure exits 1 with one line on stderr.
+ */
+class CliError extends Error {}
+
+interface Globals {
+  url: string;
+  token?: string;
+  json?: boolean;
+}
+
+async function call(globals: Globals, method: string, path: string, body?: unknown): Promise<any> {
+  if (!globals.token) throw new CliError('HSMP_ADMIN_TOKEN is not set (the operator bearer token)');
+  let response;
+  try {
+    response = await request(new URL(path, globals.url), {
+      method: method as 'GET',
+      headers: { authorization: `Bearer ${globals.token}`, accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      headersTimeout: 30_000,
+      bodyTimeout: 300_000,
+    });
+  } catch (error) {
+    throw new CliError(`cannot reach the admin listener at ${globals.url}: ${(error as Error).message}`);
+  }
+  const text = await response.body.text();
+  let parsed: any;
+  try {
+    parsed = text ? JSON.parse(text) : {};
+  } catch {
+    throw new CliError(`unexpected answer from ${globals.url} (HTTP ${response.statusCode})`);
+  }
+  if (response.statusCode >= 400) throw new CliError(`${parsed.detail ?? parsed.title ?? 'request refused'} (HTTP ${response.statusCode})`);
+  return parsed;
+}
+
+const positiveInt = (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a whole number above 0');
+  return n;
+};
+const environment = (value: string) => {
+  if (value !== 'test' && value !== 'production') throw new InvalidArgumentError('expected test or production');
+  return value;
+};
+const isoInstant = (value: string) => {
+  if (Number.isNaN(Date.parse(value)) || !/T.*(Z|[+-]\d{2}:?\d{2})$/.test(value)) throw new InvalidArgumentError('expected an ISO 8601 instant with a zone, e.g. 2026-12-01T00:00:00+01:00');
+  return new Date(value).toISOString();
+};
+
+export function buildProgram(print: (line: string) => void = console.log): Command {
+  const program = new Command('hsmp-admin')
+    .description('Operate hsmp-mtci through its admin listener')
+    .option('--url <url>', 'admin listener', process.env.HSMP_ADMIN_URL ?? 'http://127.0.0.1:9090')
+    .option('--token <token>', 'operator bearer token (default: HSMP_ADMIN_TOKEN; never shown in help)')
+    .option('--json', 'print the server answer as JSON')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  const globals = (): Globals => {
+    const options = program.opts<Globals>();
+    return { ...options, token: options.token ?? process.env.HSMP_ADMIN_TOKEN };
+  };
+  const out = (result: unknown, human: () => string[]) => {
+    if (globals().json) print(JSON.stringify(result, null, 2));
+    else human().forEach((line) => print(line));
+  };
+  const reason = (cmd: Command) => cmd.option('--reason <text>', 'why, written to the audit log');
+
+  reason(program.command('seed').description('create BOSA-like test datasets').option('--datasets <n>', 'how many datasets', positiveInt, 1)).action(async (o) => {
+    const result = await call(globals(), 'POST', '/admin/seed', { datasets: o.datasets, reason: o.reason });
+    out(result, () =>
+      result.datasets.flatMap((d: { dataset: number; types: Record<string, string[]> }) => [
+        `dataset ${d.dataset}`,
+        ...Object.entries(d.types).map(([type, numbers]) => `  type ${type} (${TYPE_MEANING[type]}): ${numbers.join(' ')}`),
+      ]),
+    );
+  });
+
+  for (const [command, action, verb] of [
+    ['remove', 'remove', 'removed (HSMP-012)'],
+    ['mark-migrated', 'mark-migrated', 'marked migrated (HSMP-013)'],
+    ['restore', 'restore', 'restored (active)'],
+  ] as const) {
+    reason(program.command(`${command} <number>`).description(`enterprise ${verb}`)).action(async (number: string, o) => {
+      const result = await call(globals(), 'POST', `/admin/enterprises/${encodeURIComponent(number)}/${action}`, { reason: o.reason });
+      out(result, () => [`enterprise ${result.enterpriseNumber} ${verb}: was ${result.before}, now ${result.after}`]);
+    });
+  }
+
+  program.command('blacklist').description('users, IPs and global lock in force').action(async () => {
+    const result = await call(globals(), 'GET', '/admin/blocks');
+    out(result, () => [
+      `users (${result.users.length}):`,
+      ...result.users.map((u: any) => `  ${u.seatId} [${u.environment}] since ${u.blockedAt}: ${u.reason}`),
+      `IPs (${result.ips.length}):`,
+      ...result.ips.map((i: any) => `  ${i.address} since ${i.blockedAt}: ${i.reason}`),
+      `global lock: ${result.global ? `since ${result.global.blockedAt}: ${result.global.reason}` : 'none'}`,
+    ]);
+  });
+
+  const reactivate = program.command('reactivate').description('lift a block');
+  const reactivated = (result: any) => [`reactivated: ${result.reactivated.join(', ')}`];
+  reason(reactivate.command('user <seatId>').option('--environment <e>', 'only this environment', environment)).action(async (seatId: string, o) => {
+    const result = await call(globals(), 'POST', '/admin/blocks/reactivate', { kind: 'user', seatId, environment: o.environment, reason: o.reason });
+    out(result, () => reactivated(result));
+  });
+  reason(reactivate.command('ip <address>')).action(async (address: string, o) => {
+    const result = await call(globals(), 'POST', '/admin/blocks/reactivate', { kind: 'ip', address, reason: o.reason });
+    out(result, () => reactivated(result));
+  });
+  reason(reactivate.command('global')).action(async (o) => {
+    const result = await call(globals(), 'POST', '/admin/blocks/reactivate', { kind: 'global', reason: o.reason });
+    out(result, () => reactivated(result));
+  });
+
+  const allowance = program.command('allowance').description('scheduled allowances');
+  reason(
+    allowance
+      .command('grant <seatId>')
+      .requiredOption('--limit <n>', 'daily limit inside the window', positiveInt)
+      .requiredOption('--from <iso8601>', 'start of the window', isoInstant)
+      .requiredOption('--to <iso8601>', 'end of the window', isoInstant)
+      .option('--environment <e>', 'only this environment', environment),
+  ).action(async (seatId: string, o) => {
+    const result = await call(globals(), 'POST', '/admin/allowances', { seatId, limit: o.limit, from: o.from, to: o.to, environment: o.environment, reason: o.reason });
+    out(result, () => result.allowances.map((a: any) => `allowance ${a.id}: ${a.seatId} [${a.environment}] ${a.dailyLimit}/day from ${a.validFrom} to ${a.validTo}`));
+  });
+  allowance.command('list').action(async () => {
+    const result = await call(globals(), 'GET', '/admin/allowances');
+    out(result, () => (result.allowances.length ? result.allowances.map((a: any) => `allowance ${a.id}: ${a.seatId} [${a.environment}] ${a.dailyLimit}/day from ${a.validFrom} to ${a.validTo} (by ${a.grantedBy})`) : ['no allowances']));
+  });
+  reason(allowance.command('revoke <id>')).action(async (id: string, o) => {
+    const result = await call(globals(), 'DELETE', `/admin/allowances/${encodeURIComponent(id)}`, { reason: o.reason });
+    out(result, () => [`allowance ${result.revoked} revoked`]);
+  });
+
+  program
+    .command('usage')
+    .description("a day's queries per user, per IP and globally (default: today, Brussels time)")
+    .option('--day <YYYY-MM-DD>', 'the day')
+    .action(async (o) => {
+      const result = await call(globals(), 'GET', `/admin/usage${o.day ? `?day=${encodeURIComponent(o.day)}` : ''}`);
+      out(result, () => [
+        `usage on ${result.day}: ${result.global.count} of ${result.global.limit} globally`,
+        ...result.users.map((u: any) => `  user ${u.seatId} [${u.environment}]: ${u.count}`),
+        ...result.ips.map((i: any) => `  ip ${i.address}: ${i.count} of ${i.limit}`),
+      ]);
+    });
+  return program;
+}
+
+const TYPE_MEANING: Record<string, string> = {
+  '1': 'in hsmp, not in SMK: 200',
+  '2': 'migrated: HSMP-013',
+  '3': 'deleted: HSMP-012',
+  '4': 'invalid: HSMP-001',
+  '5': 'in hsmp and SMK: 200',
+};
+
+if (require.main === module) {
+  buildProgram()
+    .parseAsync(process.argv)
+    .catch((error: unknown) => {
+      const code = (error as { code?: string }).code;
+      if (code === 'commander.helpDisplayed' || code === 'commander.version' || code === 'commander.help') process.exit(0);
+      if (code?.startsWith('commander.')) process.exit(1); // commander already printed its message
+      process.stderr.write(`hsmp-admin: ${error instanceof Error ? error.message : String(error)}\n`);
+      process.exit(1);
+    });
+}
