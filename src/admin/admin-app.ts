@@ -10,6 +10,8 @@ import { parseParticipantId } from '../participants/participant-id';
 import { changeEnterprise, getEnterprise, seedDatasets, type EnterpriseAction } from '../participants/registry';
 import { GLOBAL_SUBJECT, type CounterKind, type DailyCounters, type QuotaPolicy } from '../quota';
 import type { Database } from '../store/database';
+import { KboDumpError } from '../kbo/dump-reader';
+import { ImportRefused, importKboDump } from '../kbo/importer';
 import { audited } from './audit';
 import type { Metrics } from './metrics';
 import { operatorAuth } from './operator-auth';
@@ -188,6 +190,17 @@ export function createAdminApp(options: AdminAppOptions): express.Express {
     res.json({ datasets });
   });
 
+  admin.post('/import/kbo', async (req, res) => {
+    const query = parse(z.object({ force: z.enum(['true', 'false']).default('false'), reason }), req.query);
+    const summary = await importKboDump(database, req, {
+      force: query.force === 'true',
+      maxDeactivateShare: config.importMaxDeactivateShare,
+      audit: { operator: operatorOf(res), reason: query.reason },
+    });
+    logger.info({ operator: operatorOf(res), ...summary }, 'CBE dump imported');
+    res.json(summary);
+  });
+
   admin.get('/audit', async (req, res) => {
     const q = parse(logQuery, req.query);
     const { rows } = await pool.query(
@@ -218,6 +231,8 @@ export function createAdminApp(options: AdminAppOptions): express.Express {
   app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
     if (error instanceof BadRequest) return sendProblem(res, 400, 'bad-request', error.message);
     if (error instanceof NotFound) return sendProblem(res, 404, 'not-found', error.message);
+    if (error instanceof KboDumpError) return sendProblem(res, 422, 'malformed-dump', `${error.message}; nothing was changed`);
+    if (error instanceof ImportRefused) return sendProblem(res, 409, 'import-refused', `${error.message}; nothing was changed`);
     const status = (error as { status?: number }).status;
     if (status === 400 || status === 413 || status === 415) return sendProblem(res, status, 'bad-request', (error as Error).message);
     if (error instanceof HsmpError && error.status === 503) return sendProblem(res, 503, 'unavailable', error.message);

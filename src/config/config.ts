@@ -51,6 +51,8 @@ export interface Config {
   redisUrl?: string;
   /** Prefix of every Redis key, so that several deployments can share one Redis. */
   redisPrefix: string;
+  /** A CBE import that would deactivate more than this share of the active registry needs --force. */
+  importMaxDeactivateShare: number;
   devPkiDir: string;
   devRevocationPort: number;
   logLevel: string;
@@ -142,6 +144,7 @@ const schema = z.object({
   HSMP_DB_POOL_SIZE: positiveInt(10),
   REDIS_URL: optionalText.refine((v) => v === undefined || /^rediss?:\/\//.test(v), { error: 'expected a redis:// URL' }),
   HSMP_REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]{1,64}$/, 'expected 1-64 letters, digits, colon, dash or underscore').default('hsmp'),
+  HSMP_IMPORT_MAX_DEACTIVATE_SHARE: z.coerce.number({ error: 'expected a share between 0 and 1' }).min(0, 'expected a share between 0 and 1').max(1, 'expected a share between 0 and 1').default(0.05),
   HSMP_DEV_PKI_DIR: z.string().default('./certs/dev'),
   HSMP_DEV_REVOCATION_PORT: port(8889),
   HSMP_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -190,6 +193,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     databasePoolSize: e.HSMP_DB_POOL_SIZE,
     redisUrl: e.REDIS_URL,
     redisPrefix: e.HSMP_REDIS_PREFIX,
+    importMaxDeactivateShare: e.HSMP_IMPORT_MAX_DEACTIVATE_SHARE,
     devPkiDir: path.resolve(e.HSMP_DEV_PKI_DIR),
     devRevocationPort: e.HSMP_DEV_REVOCATION_PORT,
     logLevel: e.HSMP_LOG_LEVEL,

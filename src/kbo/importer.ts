@@ -1,0 +1,155 @@
+import { PassThrough, Transform, Writable, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import type { Database } from '../store/database';
+import { asDumpError, kboDumpStages, type DumpRow } from './dump-reader';
+
+/**
+ * Imports a CBE dump in ONE transaction: the active numbers are staged (COPY on PostgreSQL;
+ * batched inserts on the embedded database, whose socket cannot carry COPY), then merged:
+ *   new active numbers become participants; numbers hsmp holds as active that the dump no
+ *   longer lists become inactive (HSMP-012); inactive ones the dump lists again become active
+ *   unless an operator removed them; migrated ones stay migrated.
+ * A malformed dump, or one that would deactivate more than `maxDeactivateShare` of the active
+ * registry without `force`, rolls everything back: nothing changes.
+ */
+export interface ImportOptions {
+  force: boolean;
+  maxDeactivateShare: number;
+  audit: { operator: string; reason?: string };
+}
+
+export interface ImportSummary {
+  rows: number;
+  listedActive: number;
+  added: number;
+  reactivated: number;
+  deactivated: number;
+  unchanged: number;
+  seconds: number;
+}
+
+export class ImportRefused extends Error {
+  constructor(
+    readonly wouldDeactivate: number,
+    readonly active: number,
+    readonly maxShare: number,
+  ) {
+    super(
+      `the dump would deactivate ${wouldDeactivate} of ${active} active enterprises (${((100 * wouldDeactivate) / Math.max(active, 1)).toFixed(1)} %, more than ${100 * maxShare} %): refused; use --force if the dump is complete`,
+    );
+    this.name = 'ImportRefused';
+  }
+}
+
+const BATCH = 5000;
+
+export async function importKboDump(database: Database, source: Readable, options: ImportOptions): Promise<ImportSummary> {
+  const started = process.hrtime.bigint();
+  const client = await database.pool.connect();
+  let healthy = true;
+  try {
+    await client.query('BEGIN');
+    await client.query('CREATE TEMP TABLE kbo_listed (enterprise_number char(10) NOT NULL) ON COMMIT DROP');
+    const counter = { rows: 0 };
+    const activeNumbers = new Transform({
+      objectMode: true,
+      transform(row: DumpRow, _encoding, callback) {
+        counter.rows++;
+        callback(null, row.active ? row.enterpriseNumber : undefined);
+      },
+    });
+    const sink = database.kind === 'postgres' ? copySink(client) : batchSink(client);
+    // The source is not handed to pipeline, so that a refused dump does not destroy the
+    // request it came on: the caller can still answer.
+    const body = source.pipe(new PassThrough());
+    try {
+      await pipeline([body, ...kboDumpStages(), activeNumbers, ...sink]);
+    } catch (error) {
+      source.unpipe(body);
+      source.resume();
+      throw asDumpError(error);
+    }
+    const summary = await merge(client, counter.rows, options);
+    await client.query('INSERT INTO audit_log (operator, action, target, reason, details) VALUES ($1, $2, $3, $4, $5)', [
+      options.audit.operator,
+      'import-kbo',
+      `${summary.rows} rows`,
+      options.audit.reason ?? null,
+      JSON.stringify({ ...summary, force: options.force }),
+    ]);
+    await client.query('COMMIT');
+    return { ...summary, seconds: Number(process.hrtime.bigint() - started) / 1e9 };
+  } catch (error) {
+    healthy = await client.query('ROLLBACK').then(() => true, () => false);
+    throw error;
+  } finally {
+    client.release(!healthy);
+  }
+}
+
+async function merge(client: pg.PoolClient, rows: number, options: ImportOptions): Promise<Omit<ImportSummary, 'seconds'>> {
+  await client.query('ANALYZE kbo_listed');
+  const plan = await client.query<{ listed: string; active: string; deactivate: string; held: string }>(`
+    SELECT (SELECT count(DISTINCT enterprise_number) FROM kbo_listed) AS listed,
+           (SELECT count(*) FROM enterprise WHERE status = 'active') AS active,
+           (SELECT count(*) FROM enterprise e WHERE e.status = 'active'
+              AND NOT EXISTS (SELECT 1 FROM kbo_listed l WHERE l.enterprise_number = e.enterprise_number)) AS deactivate,
+           (SELECT count(*) FROM enterprise) AS held`);
+  const listedActive = Number(plan.rows[0].listed);
+  const active = Number(plan.rows[0].active);
+  const wouldDeactivate = Number(plan.rows[0].deactivate);
+  if (!options.force && active > 0 && wouldDeactivate > options.maxDeactivateShare * active) {
+    throw new ImportRefused(wouldDeactivate, active, options.maxDeactivateShare);
+  }
+  const added = await client.query(
+    `INSERT INTO enterprise (enterprise_number, status) SELECT DISTINCT enterprise_number, 'active' FROM kbo_listed
+     ON CONFLICT (enterprise_number) DO NOTHING`,
+  );
+  const deactivated = await client.query(
+    `UPDATE enterprise e SET status = 'inactive', updated_at = now()
+      WHERE e.status = 'active' AND NOT EXISTS (SELECT 1 FROM kbo_listed l WHERE l.enterprise_number = e.enterprise_number)`,
+  );
+  const reactivated = await client.query(
+    `UPDATE enterprise e SET status = 'active', updated_at = now()
+      WHERE e.status = 'inactive' AND NOT e.removed_by_operator
+        AND EXISTS (SELECT 1 FROM kbo_listed l WHERE l.enterprise_number = e.enterprise_number)`,
+  );
+  const counts = { added: added.rowCount ?? 0, deactivated: deactivated.rowCount ?? 0, reactivated: reactivated.rowCount ?? 0 };
+  return { rows, listedActive, ...counts, unchanged: Number(plan.rows[0].held) - counts.deactivated - counts.reactivated };
+}
+
+/** PostgreSQL: COPY of one number per line (the COPY stream finishes once the server has acknowledged it). */
+function copySink(client: pg.PoolClient): [Transform, Writable] {
+  const lines = new Transform({
+    writableObjectMode: true,
+    transform(number: string, _encoding, callback) {
+      callback(null, `${number}\n`);
+    },
+  });
+  return [lines, client.query(copyFrom('COPY kbo_listed (enterprise_number) FROM STDIN'))];
+}
+
+/** The embedded database: multi-row inserts of BATCH numbers. */
+function batchSink(client: pg.PoolClient): [Writable] {
+  let batch: string[] = [];
+  const flush = async () => {
+    if (batch.length === 0) return;
+    const numbers = batch;
+    batch = [];
+    await client.query('INSERT INTO kbo_listed (enterprise_number) SELECT unnest($1::text[])', [numbers]);
+  };
+  const sink = new Writable({
+    objectMode: true,
+    write(number: string, _encoding, callback) {
+      batch.push(number);
+      if (batch.length < BATCH) return callback();
+      flush().then(() => callback(), callback);
+    },
+    final(callback) {
+      flush().then(() => callback(), callback);
+    },
+  });
+  return [sink];
+}

@@ -1,0 +1,107 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { withCheckDigits } from '../../src/participants/participant-id';
+import { hsmpAdmin } from '../support/cli';
+import { closeAgents } from '../support/pki';
+import { call, startTestService, type TestService } from '../support/service';
+
+/** SPEC §5: the CBE dump, streamed through hsmp-admin, merged in one transaction. */
+const HEADER = '"EnterpriseNumber","Status","JuridicalSituation","TypeOfEnterprise","JuridicalForm","JuridicalFormCAC","StartDate"';
+const numbers = Array.from({ length: 200 }, (_, i) => withCheckDigits(String(2000000 + i).padStart(8, '0')));
+const dotted = (n: string) => `${n.slice(0, 4)}.${n.slice(4, 7)}.${n.slice(7)}`;
+const line = (n: string) => `"${dotted(n)}","AC","000","2","014","","09-08-1960"`;
+const dump = (list: string[], extra = '') => [HEADER, ...list.map(line)].join('\r\n') + '\r\n' + extra;
+
+let service: TestService;
+let dir: string;
+const file = (name: string, content: string | Buffer) => {
+  const p = path.join(dir, name);
+  writeFileSync(p, content);
+  return p;
+};
+const collect = async (n: string) => /<Code>([^<]+)<\/Code>/.exec((await service.get(`/hermes-rw/migrationKey/${n}`)).body)?.[1] ?? '200';
+const snapshot = async () =>
+  (await service.database.pool.query("SELECT coalesce(string_agg(e::text, '|' ORDER BY enterprise_number), '') AS s, (SELECT count(*) FROM audit_log) AS audits FROM enterprise e")).rows[0];
+
+beforeAll(async () => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'hsmp-kbo-'));
+  service = await startTestService({ env: { HSMP_IMPORT_MAX_DEACTIVATE_SHARE: '0.1' } });
+});
+afterAll(async () => {
+  await service?.stop();
+  await closeAgents();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('import-kbo', () => {
+  it('imports, then a second import of the same dump changes nothing', async () => {
+    const first = await hsmpAdmin(service, ['--json', 'import-kbo', file('full.csv', dump(numbers)), '--reason', 'monthly dump']);
+    expect(first.code).toBe(0);
+    expect(JSON.parse(first.stdout)).toMatchObject({ rows: 200, listedActive: 200, added: 200, deactivated: 0, reactivated: 0 });
+    expect(await collect(numbers[0])).toBe('200');
+    const before = await snapshot();
+    const again = await hsmpAdmin(service, ['import-kbo', file('full.csv', dump(numbers))]);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(/^imported 200 rows in [\d.]+ s \(\d+ rows\/s\): added 0, reactivated 0, deactivated 0, unchanged 200\n$/);
+    const after = await snapshot();
+    expect(after.s).toBe(before.s);
+    expect(Number(after.audits)).toBe(Number(before.audits) + 1); // the import itself is audited
+  });
+
+  it('numbers the dump no longer lists become inactive (012); migrated and operator-removed ones stay as they are', async () => {
+    const [gone, migrated, removed, reappearing] = numbers.slice(0, 4);
+    expect((await hsmpAdmin(service, ['mark-migrated', migrated])).code).toBe(0);
+    expect((await hsmpAdmin(service, ['remove', removed])).code).toBe(0);
+    const without = numbers.filter((n) => ![gone, reappearing, migrated].includes(n));
+    const result = JSON.parse((await hsmpAdmin(service, ['--json', 'import-kbo', file('shorter.csv', dump(without))])).stdout);
+    expect(result).toMatchObject({ added: 0, deactivated: 2, reactivated: 0 });
+    expect([await collect(gone), await collect(reappearing), await collect(migrated), await collect(removed)]).toEqual(['HSMP-012', 'HSMP-012', 'HSMP-013', 'HSMP-012']);
+
+    const back = JSON.parse((await hsmpAdmin(service, ['--json', 'import-kbo', file('back.csv', dump(numbers))])).stdout);
+    expect(back).toMatchObject({ added: 0, deactivated: 0, reactivated: 2 }); // gone and reappearing; removed stays removed
+    expect([await collect(gone), await collect(migrated), await collect(removed)]).toEqual(['200', 'HSMP-013', 'HSMP-012']);
+    expect((await hsmpAdmin(service, ['restore', removed])).code).toBe(0);
+    expect(await collect(removed)).toBe('200');
+  });
+
+  it('refuses a dump that would deactivate more than the safety share, unless forced', async () => {
+    const truncated = file('truncated.csv', dump(numbers.slice(0, 150)));
+    const before = await snapshot();
+    const refused = await hsmpAdmin(service, ['import-kbo', truncated]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/would deactivate \d+ of \d+ active enterprises .* use --force .*nothing was changed \(HTTP 409\)/);
+    expect(await snapshot()).toEqual(before);
+    const forced = JSON.parse((await hsmpAdmin(service, ['--json', 'import-kbo', truncated, '--force'])).stdout);
+    expect(forced.deactivated).toBeGreaterThan(40);
+    expect((await hsmpAdmin(service, ['import-kbo', file('restore.csv', dump(numbers)), '--force'])).code).toBe(0);
+  });
+
+  const good = dump(numbers.slice(0, 100));
+  it.each([
+    ['a wrong header', good.replace('"StartDate"', '"Start"'), 1, /header must be/],
+    ['a bad number', good.replace(dotted(numbers[5]), '0200.065.76'), 7, /EnterpriseNumber "0200.065.76" is not a valid enterprise number/],
+    ['a bad check digit', good.replace(dotted(numbers[9]), dotted(numbers[9]).slice(0, -1) + ((Number(numbers[9].slice(-1)) + 1) % 10)), 11, /not a valid enterprise number/],
+    ['a bad date', good.replace(line(numbers[20]), line(numbers[20]).replace('09-08-1960', '31-02-1960')), 22, /StartDate "31-02-1960"/],
+    ['a truncated last line', good + `"${dotted(numbers[150])}","AC","000`, 102, /not valid CSV \(CSV_QUOTE_NOT_CLOSED\)/],
+    ['a line with a missing field', good.replace(line(numbers[50]), `"${dotted(numbers[50])}","AC","000","2","014","09-08-1960"`), 52, /not valid CSV \(CSV_RECORD_INCONSISTENT_FIELDS_LENGTH\)/],
+    ['Latin-1 bytes', Buffer.concat([Buffer.from(good.slice(0, 500)), Buffer.from([0xe9, 0x0d, 0x0a]), Buffer.from(good.slice(500))]), undefined, /not UTF-8 text/],
+    ['no rows', HEADER + '\r\n', 2, /no enterprise rows/],
+    ['an empty file', '', 1, /empty file/],
+  ])('rejects a dump with %s, naming the line, and changes nothing', async (_name, content, lineNumber, reason) => {
+    const before = await snapshot();
+    const response = await call(`${service.adminUrl}/admin/import/kbo`, 'POST', { authorization: `Bearer ${service.operatorToken}`, 'content-type': 'text/csv' }, content as string);
+    expect(response.status).toBe(422);
+    const problem = response.json();
+    expect(problem.detail).toMatch(reason);
+    expect(problem.detail).toMatch(/nothing was changed$/);
+    if (lineNumber !== undefined) expect(problem.detail).toMatch(new RegExp(`^line ${lineNumber}: `));
+    expect(await snapshot()).toEqual(before);
+  });
+
+  it('the CLI reports a malformed file in one line and exits 1', async () => {
+    const result = await hsmpAdmin(service, ['import-kbo', file('bad.csv', good.replace('"AC"', '"active"'))]);
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim().split('\n').pop()).toMatch(/^hsmp-admin: line 2: Status "active" is not a status code; nothing was changed \(HTTP 422\)$/);
+  });
+});
