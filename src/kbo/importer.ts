@@ -3,7 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { Database } from '../store/database';
-import { asDumpError, kboDumpStages, type DumpRow } from './dump-reader';
+import { kboDumpStages, type DumpRow } from './dump-reader';
 
 /**
  * Imports a CBE dump in ONE transaction: the active numbers are staged (COPY on PostgreSQL;
@@ -52,12 +52,14 @@ export async function importKboDump(database: Database, source: Readable, option
   try {
     await client.query('BEGIN');
     await client.query('CREATE TEMP TABLE kbo_listed (enterprise_number char(10) NOT NULL) ON COMMIT DROP');
-    const counter = { rows: 0 };
+    const counter = { rows: 0, active: 0 };
     const activeNumbers = new Transform({
       objectMode: true,
       transform(row: DumpRow, _encoding, callback) {
         counter.rows++;
-        callback(null, row.active ? row.enterpriseNumber : undefined);
+        if (!row.active) return callback();
+        counter.active++;
+        callback(null, row.enterpriseNumber);
       },
     });
     const sink = database.kind === 'postgres' ? copySink(client) : batchSink(client);
@@ -69,9 +71,9 @@ export async function importKboDump(database: Database, source: Readable, option
     } catch (error) {
       source.unpipe(body);
       source.resume();
-      throw asDumpError(error);
+      throw error;
     }
-    const summary = await merge(client, counter.rows, options);
+    const summary = await merge(client, counter, options);
     await client.query('INSERT INTO audit_log (operator, action, target, reason, details) VALUES ($1, $2, $3, $4, $5)', [
       options.audit.operator,
       'import-kbo',
@@ -89,22 +91,24 @@ export async function importKboDump(database: Database, source: Readable, option
   }
 }
 
-async function merge(client: pg.PoolClient, rows: number, options: ImportOptions): Promise<Omit<ImportSummary, 'seconds'>> {
+async function merge(client: pg.PoolClient, staged: { rows: number; active: number }, options: ImportOptions): Promise<Omit<ImportSummary, 'seconds'>> {
   await client.query('ANALYZE kbo_listed');
-  const plan = await client.query<{ listed: string; active: string; deactivate: string; held: string }>(`
-    SELECT (SELECT count(DISTINCT enterprise_number) FROM kbo_listed) AS listed,
-           (SELECT count(*) FROM enterprise WHERE status = 'active') AS active,
+  const plan = await client.query<{ active: string; deactivate: string; held: string }>(`
+    SELECT (SELECT count(*) FROM enterprise WHERE status = 'active') AS active,
            (SELECT count(*) FROM enterprise e WHERE e.status = 'active'
               AND NOT EXISTS (SELECT 1 FROM kbo_listed l WHERE l.enterprise_number = e.enterprise_number)) AS deactivate,
            (SELECT count(*) FROM enterprise) AS held`);
-  const listedActive = Number(plan.rows[0].listed);
   const active = Number(plan.rows[0].active);
   const wouldDeactivate = Number(plan.rows[0].deactivate);
   if (!options.force && active > 0 && wouldDeactivate > options.maxDeactivateShare * active) {
     throw new ImportRefused(wouldDeactivate, active, options.maxDeactivateShare);
   }
+  // The anti-join skips what hsmp already holds in one pass; ON CONFLICT only meets numbers
+  // the dump lists twice.
   const added = await client.query(
-    `INSERT INTO enterprise (enterprise_number, status) SELECT DISTINCT enterprise_number, 'active' FROM kbo_listed
+    `INSERT INTO enterprise (enterprise_number, status)
+     SELECT l.enterprise_number, 'active' FROM kbo_listed l
+      WHERE NOT EXISTS (SELECT 1 FROM enterprise e WHERE e.enterprise_number = l.enterprise_number)
      ON CONFLICT (enterprise_number) DO NOTHING`,
   );
   const deactivated = await client.query(
@@ -117,15 +121,27 @@ async function merge(client: pg.PoolClient, rows: number, options: ImportOptions
         AND EXISTS (SELECT 1 FROM kbo_listed l WHERE l.enterprise_number = e.enterprise_number)`,
   );
   const counts = { added: added.rowCount ?? 0, deactivated: deactivated.rowCount ?? 0, reactivated: reactivated.rowCount ?? 0 };
-  return { rows, listedActive, ...counts, unchanged: Number(plan.rows[0].held) - counts.deactivated - counts.reactivated };
+  return { rows: staged.rows, listedActive: staged.active, ...counts, unchanged: Number(plan.rows[0].held) - counts.deactivated - counts.reactivated };
 }
 
-/** PostgreSQL: COPY of one number per line (the COPY stream finishes once the server has acknowledged it). */
+/**
+ * PostgreSQL: COPY of one number per line, handed over in ~64 kB pieces (a CopyData message
+ * per number would cost more than the COPY itself). The COPY stream finishes once the server
+ * has acknowledged it.
+ */
 function copySink(client: pg.PoolClient): [Transform, Writable] {
+  let pending = '';
   const lines = new Transform({
     writableObjectMode: true,
     transform(number: string, _encoding, callback) {
-      callback(null, `${number}\n`);
+      pending += `${number}\n`;
+      if (pending.length < 65_536) return callback();
+      const piece = pending;
+      pending = '';
+      callback(null, piece);
+    },
+    flush(callback) {
+      callback(null, pending || undefined);
     },
   });
   return [lines, client.query(copyFrom('COPY kbo_listed (enterprise_number) FROM STDIN'))];
