@@ -55,7 +55,7 @@ async function main(): Promise<void> {
       const out = execFileSync(process.execPath, [path.join(ROOT, 'dist', 'src', 'cli', 'hsmp-admin.js'), '--json', 'import-kbo', dumpFile], {
         env: { PATH: process.env.PATH, HSMP_ADMIN_URL: server.adminUrl, HSMP_ADMIN_TOKEN: token },
         encoding: 'utf8',
-        stdio: ['ignore', 'pipe', 'ignore'],
+        stdio: ['ignore', 'pipe', 'inherit'],
         maxBuffer: 1 << 20,
       });
       return { summary: JSON.parse(out), wallSeconds: Number(process.hrtime.bigint() - started) / 1e9 };

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { z } from 'zod';
 import type { Config } from '../config/config';
@@ -16,6 +18,9 @@ import { audited } from './audit';
 import type { Metrics } from './metrics';
 import { operatorAuth } from './operator-auth';
 import { sendProblem } from './problem';
+
+export const ADMIN_PREFIX = '/admin';
+export const OPENAPI_DOCUMENT = path.resolve(__dirname, '..', '..', '..', 'openapi', 'hsmp-mtci.openapi.json');
 
 export interface AdminAppOptions {
   config: Config;
@@ -84,6 +89,10 @@ export function createAdminApp(options: AdminAppOptions): express.Express {
   });
   app.get('/metrics', async (_req, res) => {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+  const openapi = readFileSync(OPENAPI_DOCUMENT);
+  app.get('/openapi.json', (_req, res) => {
+    res.type('application/json').send(openapi);
   });
 
   const admin = express.Router();
@@ -226,7 +235,7 @@ export function createAdminApp(options: AdminAppOptions): express.Express {
     res.json({ entries: rows, next: rows.length === q.limit ? rows[rows.length - 1].id : null });
   });
 
-  app.use('/admin', admin);
+  app.use(ADMIN_PREFIX, admin);
   app.use((_req, res) => sendProblem(res, 404, 'not-found', 'no such admin resource'));
   app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
     if (error instanceof BadRequest) return sendProblem(res, 400, 'bad-request', error.message);

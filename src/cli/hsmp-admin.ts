@@ -25,8 +25,9 @@ async function call(globals: Globals, method: string, path: string, body?: unkno
       method: method as 'GET',
       headers: { authorization: `Bearer ${globals.token}`, accept: 'application/json', ...(contentType ? { 'content-type': contentType } : {}) },
       body: upload ? upload.stream : body === undefined ? undefined : JSON.stringify(body),
-      headersTimeout: 30_000,
-      bodyTimeout: 300_000,
+      // An import answers when the whole dump is in: no time limit on waiting for it.
+      headersTimeout: upload ? 0 : 30_000,
+      bodyTimeout: upload ? 0 : 300_000,
     });
   } catch (error) {
     throw new CliError(`cannot reach the admin listener at ${globals.url}: ${(error as Error).message}`);

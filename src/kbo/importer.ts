@@ -47,10 +47,13 @@ const BATCH = 5000;
 
 export async function importKboDump(database: Database, source: Readable, options: ImportOptions): Promise<ImportSummary> {
   const started = process.hrtime.bigint();
-  const client = await database.pool.connect();
+  const connection = await database.connectForLongWork();
+  const client = connection.client;
   let healthy = true;
   try {
     await client.query('BEGIN');
+    // A 2-million-row COPY and merge take longer than the hot path's statement bound.
+    await client.query('SET LOCAL statement_timeout = 0');
     await client.query('CREATE TEMP TABLE kbo_listed (enterprise_number char(10) NOT NULL) ON COMMIT DROP');
     const counter = { rows: 0, active: 0 };
     const activeNumbers = new Transform({
@@ -87,11 +90,11 @@ export async function importKboDump(database: Database, source: Readable, option
     healthy = await client.query('ROLLBACK').then(() => true, () => false);
     throw error;
   } finally {
-    client.release(!healthy);
+    await connection.release(!healthy);
   }
 }
 
-async function merge(client: pg.PoolClient, staged: { rows: number; active: number }, options: ImportOptions): Promise<Omit<ImportSummary, 'seconds'>> {
+async function merge(client: pg.ClientBase, staged: { rows: number; active: number }, options: ImportOptions): Promise<Omit<ImportSummary, 'seconds'>> {
   await client.query('ANALYZE kbo_listed');
   const plan = await client.query<{ active: string; deactivate: string; held: string }>(`
     SELECT (SELECT count(*) FROM enterprise WHERE status = 'active') AS active,
@@ -129,7 +132,7 @@ async function merge(client: pg.PoolClient, staged: { rows: number; active: numb
  * per number would cost more than the COPY itself). The COPY stream finishes once the server
  * has acknowledged it.
  */
-function copySink(client: pg.PoolClient): [Transform, Writable] {
+function copySink(client: pg.ClientBase): [Transform, Writable] {
   let pending = '';
   const lines = new Transform({
     writableObjectMode: true,
@@ -148,7 +151,7 @@ function copySink(client: pg.PoolClient): [Transform, Writable] {
 }
 
 /** The embedded database: multi-row inserts of BATCH numbers. */
-function batchSink(client: pg.PoolClient): [Writable] {
+function batchSink(client: pg.ClientBase): [Writable] {
   let batch: string[] = [];
   const flush = async () => {
     if (batch.length === 0) return;

@@ -16,7 +16,14 @@ import type { Logger } from '../log';
 export interface Database {
   pool: pg.Pool;
   kind: 'embedded' | 'postgres';
+  /** A connection for long work (a CBE import) that the hot path's query timeout must not cut. */
+  connectForLongWork(): Promise<LongWorkClient>;
   close(): Promise<void>;
+}
+
+export interface LongWorkClient {
+  client: pg.ClientBase;
+  release(broken: boolean): Promise<void>;
 }
 
 export interface DatabaseOptions {
@@ -26,14 +33,29 @@ export interface DatabaseOptions {
   poolSize?: number;
 }
 
-/** Bounds every wait on the database, so a dead one answers 503 quickly instead of hanging. */
-const TIMEOUTS = { connectionTimeoutMillis: 3000, query_timeout: 5000, statement_timeout: 5000, idleTimeoutMillis: 30_000 };
+/**
+ * Bounds every wait on the database, so a dead one answers 503 quickly instead of hanging:
+ * on the server (statement_timeout) and, for a server across a network, in the client too.
+ */
+const TIMEOUTS = { connectionTimeoutMillis: 3000, statement_timeout: 5000, idleTimeoutMillis: 30_000 };
+const NETWORK_TIMEOUTS = { ...TIMEOUTS, query_timeout: 5000 };
 
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
   if (options.databaseUrl) {
-    const pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.poolSize ?? 10, ...TIMEOUTS });
+    const url = options.databaseUrl;
+    const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 10, ...NETWORK_TIMEOUTS, ...startClean });
     watchPool(pool, options.logger);
-    return { pool, kind: 'postgres', close: () => pool.end() };
+    return {
+      pool,
+      kind: 'postgres',
+      connectForLongWork: async () => {
+        const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: TIMEOUTS.connectionTimeoutMillis });
+        client.on('error', (error) => options.logger.warn({ err: error }, 'long-work database connection lost'));
+        await client.connect();
+        return { client, release: () => client.end() };
+      },
+      close: () => pool.end(),
+    };
   }
   const dir = path.join(options.dataDir, 'pglite');
   mkdirSync(dir, { recursive: true });
@@ -41,11 +63,16 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: 1 });
   await server.start();
   const address = server.getServerConn();
-  const pool = new pg.Pool({ connectionString: `postgresql://postgres@${address}/postgres`, max: 1, ...TIMEOUTS });
+  const pool = new pg.Pool({ connectionString: `postgresql://postgres@${address}/postgres`, max: 1, ...TIMEOUTS, ...startClean });
   watchPool(pool, options.logger);
   return {
     pool,
     kind: 'embedded',
+    // The embedded database has one connection: long work takes it, and waits no network.
+    connectForLongWork: async () => {
+      const client = await pool.connect();
+      return { client, release: async (broken) => client.release(broken) };
+    },
     close: async () => {
       await pool.end();
       await server.stop();
@@ -57,13 +84,15 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
 function watchPool(pool: pg.Pool, logger: Logger): void {
   // An idle client whose server went away emits here; unhandled it would end the process.
   pool.on('error', (error) => logger.warn({ err: error }, 'database connection lost'));
-  // PGlite has one backend session that outlives socket connections: after a reconnect it
-  // still holds the named prepared statements of the dead connection, which the new client
-  // does not know about ("prepared statement already exists"). A new connection starts clean.
-  pool.on('connect', (client) => {
-    client.query('DISCARD ALL').catch(() => undefined);
-  });
 }
+
+/**
+ * PGlite has one backend session that outlives socket connections: after a reconnect it still
+ * holds the named prepared statements of the dead connection, which the new client does not
+ * know about ("prepared statement already exists"). So a new connection starts clean; pg-pool
+ * awaits onConnect before handing the client out.
+ */
+const startClean = { onConnect: (client: pg.ClientBase) => client.query('DISCARD ALL') };
 
 const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', '57P01', '57P02', '57P03', '53300']);
 
