@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -42,6 +42,12 @@ export async function freshDatabase(serverUrl: string, name: string): Promise<{ 
 export function peakRssMb(pid: number): number {
   const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return match ? Math.round(Number(match[1]) / 1024) : NaN;
+}
+
+/** Peak RSS of a process and its direct children (cluster workers), in MB. */
+export function treePeakRssMb(pid: number): number {
+  const children = execFileSync('ps', ['--ppid', String(pid), '-o', 'pid='], { encoding: 'utf8' }).trim().split(/\s+/).filter(Boolean).map(Number);
+  return [pid, ...children].reduce((sum, p) => sum + peakRssMb(p), 0);
 }
 
 export interface ServerProcess {

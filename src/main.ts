@@ -1,6 +1,7 @@
 #!/usr/bin/env node
+import cluster from 'node:cluster';
 import { ConfigError, loadConfig, type Config } from './config/config';
-import { createLogger } from './log';
+import { createLogger, type Logger } from './log';
 import { datasetNumbers } from './participants/datasets';
 import { seedDatasets } from './participants/registry';
 import { devPkiPaths, ensureDevPki } from './pki/dev-pki';
@@ -10,6 +11,10 @@ import { TrustStoreError } from './tls';
 
 const SHUTDOWN_GRACE_MS = 10_000;
 
+/**
+ * Start-up. One process by default; with HSMP_WORKERS=N the primary prepares what is shared
+ * (dev PKI and its responder) and forks N workers that share the listeners' ports.
+ */
 async function main(): Promise<void> {
   let config: Config;
   try {
@@ -19,6 +24,8 @@ async function main(): Promise<void> {
   }
   const logger = createLogger(config.logLevel);
   const usesDevPki = !config.tlsCertFile || !config.trustStoreManifest;
+  const isWorker = cluster.isWorker;
+
   let responder: RevocationResponder | undefined;
   const files: ServiceFiles = { tlsCert: config.tlsCertFile ?? '', tlsKey: config.tlsKeyFile ?? '', trustStoreManifest: config.trustStoreManifest ?? '' };
   if (usesDevPki) {
@@ -28,10 +35,11 @@ async function main(): Promise<void> {
     files.tlsCert ||= dev.serverCert;
     files.tlsKey ||= dev.serverKey;
     files.trustStoreManifest ||= dev.manifest;
-    if (config.revocation.mode !== 'off') {
+    if (!isWorker && config.revocation.mode !== 'off') {
       responder = await startRevocationResponder(config.devPkiDir, index, { host: '127.0.0.1', port: config.devRevocationPort });
     }
   }
+  if (!isWorker && config.workers > 1) return runPrimary(config, logger, responder, usesDevPki);
 
   const service = await startService(config, files, { logger }).catch(async (error: unknown) => {
     await responder?.close();
@@ -41,9 +49,47 @@ async function main(): Promise<void> {
     const client = await service.database.pool.connect();
     await seedDatasets(client, [datasetNumbers(1)]).finally(() => client.release());
   }
-  logger.info({ public: service.publicUrl, admin: service.adminUrl, database: service.database.kind, quotas: config.redisUrl ? 'redis' : 'memory' }, 'hsmp-mtci started');
-  if (usesDevPki) printHowToCall(config, service.publicUrl);
+  logger.info({ public: service.publicUrl, admin: service.adminUrl, database: service.database.kind, quotas: config.redisUrl ? 'redis' : 'memory', worker: cluster.worker?.id }, 'hsmp-mtci started');
+  if (usesDevPki && !isWorker) printHowToCall(config, service.publicUrl);
 
+  onStop(logger, async () => {
+    await service.close();
+    await responder?.close();
+  });
+}
+
+function runPrimary(config: Config, logger: Logger, responder: RevocationResponder | undefined, usesDevPki: boolean): void {
+  let stopping = false;
+  const fork = () => cluster.fork();
+  for (let i = 0; i < config.workers; i++) fork();
+  cluster.on('exit', (worker, code, signal) => {
+    if (stopping) return;
+    logger.error({ worker: worker.id, code, signal }, 'worker died; starting another');
+    fork();
+  });
+  let listening = 0;
+  cluster.on('listening', () => {
+    if (++listening === config.workers * 2 && usesDevPki) printHowToCall(config, `https://localhost:${config.port}`);
+  });
+  onStop(logger, async () => {
+    stopping = true;
+    const workers = Object.values(cluster.workers ?? {});
+    await Promise.all(
+      workers.map(
+        (worker) =>
+          new Promise<void>((resolve) => {
+            if (!worker || worker.isDead()) return resolve();
+            worker.once('exit', () => resolve());
+            worker.process.kill('SIGTERM');
+          }),
+      ),
+    );
+    await responder?.close();
+  });
+}
+
+/** SIGTERM / SIGINT: stop accepting, finish in-flight work, close pools; exit within 10 s. */
+function onStop(logger: Logger, close: () => Promise<void>): void {
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
@@ -53,8 +99,7 @@ async function main(): Promise<void> {
       logger.error('shutdown took longer than 10 s; exiting');
       process.exit(1);
     }, SHUTDOWN_GRACE_MS).unref();
-    await service.close();
-    await responder?.close();
+    await close();
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));

@@ -56,6 +56,8 @@ export interface Config {
   devPkiDir: string;
   devRevocationPort: number;
   logLevel: string;
+  /** Worker processes sharing the listeners (Node's cluster module). */
+  workers: number;
 }
 
 const port = (fallback: number) =>
@@ -147,6 +149,7 @@ const schema = z.object({
   HSMP_IMPORT_MAX_DEACTIVATE_SHARE: z.coerce.number({ error: 'expected a share between 0 and 1' }).min(0, 'expected a share between 0 and 1').max(1, 'expected a share between 0 and 1').default(0.05),
   HSMP_DEV_PKI_DIR: z.string().default('./certs/dev'),
   HSMP_DEV_REVOCATION_PORT: port(8889),
+  HSMP_WORKERS: positiveInt(1),
   HSMP_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -162,6 +165,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   if ((e.HSMP_TLS_CERT === undefined) !== (e.HSMP_TLS_KEY === undefined)) {
     throw new ConfigError('HSMP_TLS_CERT and HSMP_TLS_KEY: set both or neither');
   }
+  if (e.HSMP_WORKERS > 1 && !e.REDIS_URL) throw new ConfigError('HSMP_WORKERS: more than one worker needs REDIS_URL (in-memory counters belong to one process)');
+  if (e.HSMP_WORKERS > 1 && !e.DATABASE_URL) throw new ConfigError('HSMP_WORKERS: more than one worker needs DATABASE_URL (the embedded database belongs to one process)');
   const environments = e.HSMP_ENVIRONMENTS.length > 0 ? [...new Set(e.HSMP_ENVIRONMENTS)] : [e.HSMP_ENVIRONMENT];
   if (!environments.includes(e.HSMP_ENVIRONMENT)) {
     throw new ConfigError(`HSMP_ENVIRONMENTS: must include HSMP_ENVIRONMENT (${e.HSMP_ENVIRONMENT})`);
@@ -197,5 +202,6 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     devPkiDir: path.resolve(e.HSMP_DEV_PKI_DIR),
     devRevocationPort: e.HSMP_DEV_REVOCATION_PORT,
     logLevel: e.HSMP_LOG_LEVEL,
+    workers: e.HSMP_WORKERS,
   };
 }

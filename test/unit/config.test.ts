@@ -38,6 +38,9 @@ describe('configuration', () => {
     [{ HSMP_TLS_CERT: __filename }, /^HSMP_TLS_CERT and HSMP_TLS_KEY: set both or neither/],
     [{ DATABASE_URL: 'mysql://x' }, /^DATABASE_URL: expected a postgres:\/\/ URL/],
     [{ HSMP_KEY_ENCRYPTION_KEY: 'short' }, /^HSMP_KEY_ENCRYPTION_KEY: /],
+    [{ HSMP_WORKERS: '2' }, /^HSMP_WORKERS: more than one worker needs REDIS_URL/],
+    [{ HSMP_WORKERS: '2', REDIS_URL: 'redis://127.0.0.1:6379' }, /^HSMP_WORKERS: more than one worker needs DATABASE_URL/],
+    [{ HSMP_WORKERS: 'many' }, /^HSMP_WORKERS: /],
   ])('refuses %j with a one-line reason', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);
