@@ -43,7 +43,15 @@ export interface ServiceOptions {
 export async function startService(config: Config, files: ServiceFiles, { logger, now }: ServiceOptions): Promise<RunningService> {
   const trustStore = await TrustStore.load(files.trustStoreManifest);
   const revocation = new RevocationChecker({ ...config.revocation, now });
-  const authenticator = new CertificateAuthenticator({ trustStore, revocation, revocationMode: config.revocation.mode, logger, now });
+  const metrics = createMetrics();
+  const authenticator = new CertificateAuthenticator({
+    trustStore,
+    revocation,
+    revocationMode: config.revocation.mode,
+    logger,
+    now,
+    onAnalysisCache: metrics.certificateCache,
+  });
   const certificateSource = new CertificateSource(config.trustedProxies, config.clientCertHeader);
 
   const kek = loadKeyEncryptionKey(config.keyEncryptionKey, config.dataDir);
@@ -63,7 +71,7 @@ export async function startService(config: Config, files: ServiceFiles, { logger
     await policy.start();
     closers.unshift(() => policy.stop());
     const quota = new QuotaGuard(counters, policy, config.limits, logger, now);
-    const metrics = createMetrics(() => policy.blocksInForce());
+    metrics.watchBlocks(() => policy.blocksInForce());
 
     const stepsFor = (req: Request, requestId: string): CollectionSteps => {
       const presented = certificateSource.fromRequest(req);

@@ -4,9 +4,13 @@ import client from 'prom-client';
 export interface Metrics {
   registry: client.Registry;
   observe(code: string, seconds: number): void;
+  certificateCache(hit: boolean): void;
+  /** Where the blocks-in-force gauge reads its value, once the quota policy exists. */
+  watchBlocks(count: () => number): void;
 }
 
-export function createMetrics(blocksInForce: () => number): Metrics {
+export function createMetrics(): Metrics {
+  let blocksInForce = () => 0;
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry });
   const requests = new client.Counter({
@@ -29,11 +33,21 @@ export function createMetrics(blocksInForce: () => number): Metrics {
       this.set(blocksInForce());
     },
   });
+  const certificateCache = new client.Counter({
+    name: 'hsmp_certificate_cache_total',
+    help: 'Client certificate analyses (parse, chain, role) served from the cache or worked out',
+    labelNames: ['result'],
+    registers: [registry],
+  });
   return {
     registry,
     observe: (code, seconds) => {
       requests.inc({ code });
       latency.observe(seconds);
+    },
+    certificateCache: (hit) => certificateCache.inc({ result: hit ? 'hit' : 'miss' }),
+    watchBlocks: (count) => {
+      blocksInForce = count;
     },
   };
 }

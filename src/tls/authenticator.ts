@@ -29,6 +29,8 @@ export interface AuthenticatorOptions {
   revocationMode: RevocationMode;
   logger: Logger;
   now?: () => Date;
+  /** Told whether each certificate's analysis came from the cache (for metrics). */
+  onAnalysisCache?(hit: boolean): void;
 }
 
 export class CertificateAuthenticator {
@@ -49,7 +51,9 @@ export class CertificateAuthenticator {
     if (presented.kind === 'malformed') throw new HsmpError('HSMP-803');
     const der = presented.der;
     const fingerprint = sha256Hex(der);
-    const analysis = this.analyses.get(fingerprint) ?? (await this.analyse(fingerprint, der));
+    const cached = this.analyses.get(fingerprint);
+    this.options.onAnalysisCache?.(cached !== undefined);
+    const analysis = cached ?? (await this.analyse(fingerprint, der));
     if (analysis.kind === 'unparsable') throw new HsmpError('HSMP-803');
     const { certificate, issuer, seatId } = analysis;
     const now = this.now();

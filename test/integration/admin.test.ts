@@ -61,9 +61,12 @@ describe('operator authentication', () => {
     expect(ready.status).toBe(200);
     expect(JSON.parse(ready.body)).toMatchObject({ status: 'ready', database: 'ok' });
     await collect(data[1][0]);
+    await collect(data[1][0]); // the same certificate again: its analysis comes from the cache
     const metrics = await get('/metrics');
     expect(metrics.body).toMatch(/hsmp_migration_key_requests_total\{code="200"\} \d+/);
     expect(metrics.body).toContain('hsmp_blocks_in_force');
+    expect(metrics.body).toMatch(/hsmp_certificate_cache_total\{result="miss"\} [1-9]/);
+    expect(metrics.body).toMatch(/hsmp_certificate_cache_total\{result="hit"\} [1-9]/);
   });
 });
 

@@ -175,7 +175,7 @@ describe('the route', () => {
     }
   });
 
-  it('a keep-alive connection is validated once and keeps answering', async () => {
+  it('a keep-alive connection keeps answering request after request', async () => {
     const agent = clientAgent('ap-production');
     for (let i = 0; i < 5; i++) {
       const response = await request(`${service.publicUrl}${path()}`, { dispatcher: agent });

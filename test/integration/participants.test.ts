@@ -135,9 +135,12 @@ describe('records and secrecy', () => {
     expect(rows[0]).toMatchObject({ seat_id: 'PBE000001', enterprise_number: data[1][2], outcome: '200', environment: 'test', client_ip: '127.0.0.1' });
     expect(rows[0].certificate_fingerprint).toMatch(/^[0-9a-f]{64}$/);
     const refused = await service.get(route('garbage'));
-    const logged = await service.database.pool.query('SELECT outcome, participant FROM collection_log WHERE request_id = $1', [refused.headers['x-request-id']]);
-    await new Promise((r) => setTimeout(r, 200)); // refusals are recorded off the hot path
-    const refusedRows = logged.rows.length ? logged.rows : (await service.database.pool.query('SELECT outcome, participant FROM collection_log WHERE request_id = $1', [refused.headers['x-request-id']])).rows;
+    // Refusals are recorded off the hot path: wait (bounded) for the row.
+    let refusedRows: unknown[] = [];
+    for (let i = 0; i < 20 && refusedRows.length === 0; i++) {
+      refusedRows = (await service.database.pool.query('SELECT outcome, participant FROM collection_log WHERE request_id = $1', [refused.headers['x-request-id']])).rows;
+      if (refusedRows.length === 0) await new Promise((r) => setTimeout(r, 50));
+    }
     expect(refusedRows).toEqual([{ outcome: 'HSMP-001', participant: 'garbage' }]);
 
     expect(logLines.some((l) => l.includes(String(requestId)))).toBe(true);
