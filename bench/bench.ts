@@ -1,12 +1,12 @@
 import { spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Pool, request } from 'undici';
 import { datasetNumbers } from '../src/participants/datasets';
 import { devPkiPaths, generateDevPki } from '../src/pki/dev-pki';
-import { freePorts, freshDatabase, ROOT, startServerProcess, treePeakRssMb } from './support';
+import { freePorts, freshDatabase, ROOT, startOperatedServer, treePeakRssMb } from './support';
 
 /**
  * npm run bench: hsmp-mtci against the TLS floor, side by side in one run, same machine, same
@@ -124,39 +124,26 @@ async function startBare(pki: ReturnType<typeof devPkiPaths>, workers: number): 
 
 async function startHsmp(work: string, pki: ReturnType<typeof devPkiPaths>, serverUrl: string, redisUrl: string, workers: number, revocationPort: number): Promise<Target> {
   const database = await freshDatabase(serverUrl, `hsmp_bench_${workers}`);
-  const [port, adminPort] = await freePorts(2);
-  const token = randomBytes(24).toString('base64url');
-  const server = await startServerProcess(
-    {
-      HSMP_HOST: '127.0.0.1',
-      HSMP_PORT: String(port),
-      HSMP_ADMIN_PORT: String(adminPort),
-      HSMP_TLS_CERT: pki.serverCert,
-      HSMP_TLS_KEY: pki.serverKey,
-      HSMP_TRUSTSTORE: pki.manifest,
-      // No responder runs here: revocation is measured by its cache elsewhere, not by a dead port.
-      HSMP_REVOCATION: 'off',
-      HSMP_DEV_REVOCATION_PORT: String(revocationPort),
-      HSMP_DATA_DIR: path.join(work, `data-${workers}`),
-      DATABASE_URL: database.url,
-      REDIS_URL: redisUrl,
-      HSMP_REDIS_PREFIX: `hsmp-bench-${randomBytes(4).toString('hex')}`,
-      HSMP_KEY_ENCRYPTION_KEY: randomBytes(32).toString('hex'),
-      HSMP_ADMIN_TOKENS: `bench:${createHash('sha256').update(token).digest('hex')}`,
-      HSMP_LIMIT_USER_DAILY: '1000000000',
-      HSMP_LIMIT_IP_DAILY: '1000000000',
-      HSMP_LIMIT_GLOBAL_DAILY: '1000000000',
-      HSMP_WORKERS: String(workers),
-      HSMP_LOG_LEVEL: 'warn',
-    },
-    adminPort,
-  );
+  const server = await startOperatedServer(path.join(work, `data-${workers}`), {
+    HSMP_TLS_CERT: pki.serverCert,
+    HSMP_TLS_KEY: pki.serverKey,
+    HSMP_TRUSTSTORE: pki.manifest,
+    HSMP_DEV_REVOCATION_PORT: String(revocationPort),
+    DATABASE_URL: database.url,
+    REDIS_URL: redisUrl,
+    HSMP_REDIS_PREFIX: `hsmp-bench-${randomBytes(4).toString('hex')}`,
+    HSMP_LIMIT_USER_DAILY: '1000000000',
+    HSMP_LIMIT_IP_DAILY: '1000000000',
+    HSMP_LIMIT_GLOBAL_DAILY: '1000000000',
+    HSMP_WORKERS: String(workers),
+  });
+  const token = server.token;
   const seeded = await request(`${server.adminUrl}/admin/seed`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ datasets: 10 }) });
   if (seeded.statusCode !== 200) throw new Error(`seed failed: ${await seeded.body.text()}`);
   await seeded.body.dump();
   const numbers = Array.from({ length: 10 }, (_, d) => datasetNumbers(d + 1)).flatMap((d) => [...d[1], ...d[5]]);
   return {
-    origin: `https://localhost:${port}`,
+    origin: `https://localhost:${server.port}`,
     paths: numbers.map((n) => `/hermes-rw/migrationKey/${n}`),
     pid: server.child.pid!,
     stop: async () => {

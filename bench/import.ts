@@ -1,10 +1,9 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { withCheckDigits } from '../src/participants/participant-id';
-import { freePorts, freshDatabase, peakRssMb, ROOT, startServerProcess, withAdminClient } from './support';
+import { freshDatabase, peakRssMb, ROOT, startOperatedServer, withAdminClient } from './support';
 
 /**
  * npm run bench:import: a 2,000,000-row CBE dump imported by hsmp-mtci (the real server,
@@ -33,23 +32,8 @@ async function main(): Promise<void> {
     if (psql.status !== 0) throw new Error(`psql \\copy failed: ${psql.stderr}`);
     const rawSeconds = Number(process.hrtime.bigint() - rawStarted) / 1e9;
 
-    const [port, adminPort] = await freePorts(2);
-    const token = randomBytes(24).toString('base64url');
-    const server = await startServerProcess(
-      {
-        HSMP_HOST: '127.0.0.1',
-        HSMP_PORT: String(port),
-        HSMP_ADMIN_PORT: String(adminPort),
-        HSMP_DATA_DIR: path.join(work, 'data'),
-        HSMP_DEV_PKI_DIR: path.join(work, 'pki'),
-        HSMP_REVOCATION: 'off',
-        DATABASE_URL: database.url,
-        HSMP_KEY_ENCRYPTION_KEY: randomBytes(32).toString('hex'),
-        HSMP_ADMIN_TOKENS: `bench:${createHash('sha256').update(token).digest('hex')}`,
-        HSMP_LOG_LEVEL: 'warn',
-      },
-      adminPort,
-    );
+    const server = await startOperatedServer(path.join(work, 'data'), { HSMP_DEV_PKI_DIR: path.join(work, 'pki'), DATABASE_URL: database.url });
+    const token = server.token;
     const importOnce = () => {
       const started = process.hrtime.bigint();
       const out = execFileSync(process.execPath, [path.join(ROOT, 'dist', 'src', 'cli', 'hsmp-admin.js'), '--json', 'import-kbo', dumpFile], {

@@ -1,4 +1,5 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -88,4 +89,34 @@ export async function startServerProcess(env: NodeJS.ProcessEnv, adminPort: numb
         child.kill('SIGTERM');
       }),
   };
+}
+
+export interface OperatedServer extends ServerProcess {
+  port: number;
+  /** An operator token the server accepts. */
+  token: string;
+}
+
+/**
+ * The real server on free loopback ports with an operator token, its own key-encryption key,
+ * revocation off (no responder runs in the benchmarks) and warnings only; `env` adds the rest.
+ */
+export async function startOperatedServer(dataDir: string, env: NodeJS.ProcessEnv): Promise<OperatedServer> {
+  const [port, adminPort] = await freePorts(2);
+  const token = randomBytes(24).toString('base64url');
+  const server = await startServerProcess(
+    {
+      HSMP_HOST: '127.0.0.1',
+      HSMP_PORT: String(port),
+      HSMP_ADMIN_PORT: String(adminPort),
+      HSMP_DATA_DIR: dataDir,
+      HSMP_REVOCATION: 'off',
+      HSMP_KEY_ENCRYPTION_KEY: randomBytes(32).toString('hex'),
+      HSMP_ADMIN_TOKENS: `bench:${createHash('sha256').update(token).digest('hex')}`,
+      HSMP_LOG_LEVEL: 'warn',
+      ...env,
+    },
+    adminPort,
+  );
+  return { ...server, port, token };
 }
