@@ -6,7 +6,7 @@ import { satisfiesSmlKeyRule } from '../../src/participants/migration-key';
 import { withCheckDigits } from '../../src/participants/participant-id';
 import { clientAgent, closeAgents } from '../support/pki';
 import { seed } from '../support/seed';
-import { requireInCi, startTestService, type TestService } from '../support/service';
+import { itWithServers, requireInCi, startTestService, type TestService } from '../support/service';
 import { startTcpProxy } from '../support/tcp-proxy';
 
 /** SPEC §2 and §5 answers, over real mutual TLS against the run's database. */
@@ -153,8 +153,8 @@ describe('records and secrecy', () => {
 });
 
 describe('two instances sharing one database', () => {
-  it('concurrent first collections through both → one key', async () => {
-    if (!requireInCi('DATABASE_URL')) return; // the embedded database belongs to one process
+  // The embedded database belongs to one process: this needs a real server.
+  itWithServers('DATABASE_URL')('concurrent first collections through both → one key', async () => {
     const second = await startTestService({ sameStoreAs: service });
     try {
       const number = data[1][9];

@@ -5,7 +5,7 @@ import { datasetNumbers } from '../../src/participants/datasets';
 import { hsmpAdmin } from '../support/cli';
 import { clientAgent, closeAgents } from '../support/pki';
 import { seed } from '../support/seed';
-import { requireInCi, startTestService, type TestService } from '../support/service';
+import { itWithServers, requireInCi, startTestService, type TestService } from '../support/service';
 import { startTcpProxy } from '../support/tcp-proxy';
 
 /** SPEC §3: daily counters, blocks that only an operator lifts, allowances, the Brussels day. */
@@ -126,17 +126,13 @@ describe.each(backends)('%s', (_name, backendEnv) => {
 });
 
 describe('durable blocks and many instances (Redis and PostgreSQL)', () => {
-  const shared = () => requireInCi('REDIS_URL') && requireInCi('DATABASE_URL');
-
-  it('30 queries split over two instances sharing Redis, limit 20 → exactly 20 answered', async () => {
-    if (!shared()) return;
+  itWithServers('REDIS_URL', 'DATABASE_URL')('30 queries split over two instances sharing Redis, limit 20 → exactly 20 answered', async () => {
     const first = await service({ HSMP_LIMIT_USER_DAILY: '20' });
     const second = await service({ HSMP_LIMIT_USER_DAILY: '20' }, { sameStoreAs: first });
     expect(await burst([first, second], 30)).toEqual({ '200': 20, 'HSMP-811': 10 });
   });
 
-  it('a blacklist survives a restart of the service and the loss of every Redis counter', async () => {
-    if (!shared()) return;
+  itWithServers('REDIS_URL', 'DATABASE_URL')('a blacklist survives a restart of the service and the loss of every Redis counter', async () => {
     const first = await service({ HSMP_LIMIT_USER_DAILY: '2' });
     expect(await burst([first], 3)).toEqual({ '200': 2, 'HSMP-811': 1 });
     await first.close();
@@ -151,8 +147,7 @@ describe('durable blocks and many instances (Redis and PostgreSQL)', () => {
     expect(codeOf((await restarted.get(route, { certificate: 'ap-test' })).body)).toBe('200');
   });
 
-  it('Redis cut off → 503 with Retry-After at once (nothing issued uncounted), then recovery', async () => {
-    if (!requireInCi('REDIS_URL')) return;
+  itWithServers('REDIS_URL')('Redis cut off → 503 with Retry-After at once (nothing issued uncounted), then recovery', async () => {
     const url = new URL(process.env.REDIS_URL!);
     const proxy = await startTcpProxy({ host: url.hostname, port: Number(url.port || 6379) });
     try {

@@ -6,12 +6,11 @@ import path from 'node:path';
 import { Agent, request } from 'undici';
 import { freePorts, freshDatabase, startServerProcess } from '../../bench/support';
 import { devPkiPaths } from '../../src/pki/dev-pki';
-import { requireInCi } from '../support/service';
+import { itWithServers } from '../support/service';
 
 /** HSMP_WORKERS=2: the real binary, two cluster workers sharing PostgreSQL and Redis. */
 describe('cluster workers', () => {
-  it('two workers answer on one port with one key per participant, and SIGTERM stops them all', async () => {
-    if (!(requireInCi('DATABASE_URL') && requireInCi('REDIS_URL'))) return;
+  itWithServers('DATABASE_URL', 'REDIS_URL')('two workers answer on one port, and SIGTERM stops them all', async () => {
     const work = mkdtempSync(path.join(os.tmpdir(), 'hsmp-workers-'));
     const database = await freshDatabase(process.env.DATABASE_URL!, `hsmp_workers_${randomBytes(4).toString('hex')}`);
     const [port, adminPort, revocationPort] = await freePorts(3);

@@ -139,3 +139,8 @@ export function requireInCi(variable: 'DATABASE_URL' | 'REDIS_URL'): boolean {
   if (process.env.CI === 'true') throw new Error(`${variable} must be set in CI: this test needs the real server`);
   return false;
 }
+
+/** `it` when the run has these servers, `it.skip` (reported as skipped) when it has not; CI must have them. */
+export function itWithServers(...variables: Array<'DATABASE_URL' | 'REDIS_URL'>): jest.It {
+  return variables.every(requireInCi) ? it : it.skip;
+}
