@@ -14,9 +14,9 @@ import { hasValidCheckDigits } from '../participants/participant-id';
  * cut line cannot give seven well-formed fields, which every row is checked for. Fields of the
  * dump never hold line breaks, so the line of a row is its record number plus one.
  */
-export const KBO_HEADER = ['EnterpriseNumber', 'Status', 'JuridicalSituation', 'TypeOfEnterprise', 'JuridicalForm', 'JuridicalFormCAC', 'StartDate'];
+const KBO_HEADER = ['EnterpriseNumber', 'Status', 'JuridicalSituation', 'TypeOfEnterprise', 'JuridicalForm', 'JuridicalFormCAC', 'StartDate'];
 /** The dump lists active enterprises with status AC. */
-export const ACTIVE_STATUS = 'AC';
+const ACTIVE_STATUS = 'AC';
 
 export class KboDumpError extends Error {
   constructor(
@@ -80,12 +80,10 @@ class RowValidator extends Transform {
       if (header.join(',') !== KBO_HEADER.join(',')) return callback(new KboDumpError(1, `header must be ${KBO_HEADER.join(',')}`));
       return callback();
     }
-    const line = this.rows + 2;
-    const problem = rowProblem(fields);
-    if (problem) return callback(new KboDumpError(line, problem));
+    const row = readRow(fields);
+    if (typeof row === 'string') return callback(new KboDumpError(this.rows + 2, row));
     this.rows++;
-    const match = DOTTED_NUMBER.exec(fields[0])!;
-    callback(null, { enterpriseNumber: match[1] + match[2] + match[3], active: fields[1] === ACTIVE_STATUS } satisfies DumpRow);
+    callback(null, row);
   }
 
   override _flush(callback: TransformCallback): void {
@@ -95,15 +93,17 @@ class RowValidator extends Transform {
   }
 }
 
-function rowProblem(fields: string[]): string | undefined {
+/** The row, or why it is not one. */
+function readRow(fields: string[]): DumpRow | string {
   if (fields.length !== KBO_HEADER.length) return `expected ${KBO_HEADER.length} fields, found ${fields.length} (a cut or badly quoted line)`;
   const [number, status, , , , , startDate] = fields;
   const dotted = DOTTED_NUMBER.exec(number);
-  if (!dotted || !hasValidCheckDigits(dotted[1] + dotted[2] + dotted[3])) return `EnterpriseNumber "${number.slice(0, 40)}" is not a valid enterprise number (dddd.ddd.ddd, mod 97)`;
+  const enterpriseNumber = dotted ? dotted[1] + dotted[2] + dotted[3] : '';
+  if (!dotted || !hasValidCheckDigits(enterpriseNumber)) return `EnterpriseNumber "${number.slice(0, 40)}" is not a valid enterprise number (dddd.ddd.ddd, mod 97)`;
   if (!STATUS.test(status)) return `Status "${status.slice(0, 40)}" is not a status code`;
   const date = DATE.exec(startDate);
   if (!date || !isCalendarDate(Number(date[3]), Number(date[2]), Number(date[1]))) return `StartDate "${startDate.slice(0, 40)}" is not a dd-mm-yyyy date`;
-  return undefined;
+  return { enterpriseNumber, active: status === ACTIVE_STATUS };
 }
 
 function isCalendarDate(year: number, month: number, day: number): boolean {
