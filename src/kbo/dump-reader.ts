@@ -52,7 +52,11 @@ class StrictUtf8Decoder extends Transform {
       this.linesSeen += countNewlines(text);
       callback(null, text);
     } catch {
-      callback(new KboDumpError(this.linesSeen, 'not UTF-8 text'));
+      // The line of the first byte that is not UTF-8: where a lenient decoding of this chunk
+      // puts its first replacement character.
+      const lenient = chunk.toString('utf8');
+      const bad = lenient.indexOf('\uFFFD');
+      callback(new KboDumpError(this.linesSeen + countNewlines(lenient.slice(0, bad < 0 ? 0 : bad)), 'not UTF-8 text'));
     }
   }
 
