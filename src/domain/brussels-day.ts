@@ -8,7 +8,7 @@ const offsetFormat = new Intl.DateTimeFormat('en-US', { timeZone: TIME_ZONE, tim
 
 /** The Brussels calendar day of an instant, as YYYY-MM-DD. */
 export function brusselsDay(at: Date): string {
-  return dayFormat.format(at);
+  return dayAround(at).day;
 }
 
 /** The instant of 00:00 Brussels time at the start of the given day. */
@@ -21,13 +21,33 @@ export function brusselsMidnight(day: string): Date {
 }
 
 export function nextBrusselsMidnight(at: Date): Date {
-  const [y, m, d] = brusselsDay(at).split('-').map(Number);
-  const tomorrow = new Date(Date.UTC(y, m - 1, d + 1)).toISOString().slice(0, 10);
-  return brusselsMidnight(tomorrow);
+  return new Date(dayAround(at).end);
 }
 
 export function secondsUntilBrusselsMidnight(at: Date): number {
   return Math.max(1, Math.ceil((nextBrusselsMidnight(at).getTime() - at.getTime()) / 1000));
+}
+
+interface DayWindow {
+  day: string;
+  start: number;
+  end: number;
+}
+
+/**
+ * Intl's time-zone formatting costs tens of microseconds and every query needs the day and its
+ * end, so the day last asked about is remembered: an instant inside it is answered at once.
+ */
+let lastDay: DayWindow | undefined;
+
+function dayAround(at: Date): DayWindow {
+  const time = at.getTime();
+  if (lastDay && time >= lastDay.start && time < lastDay.end) return lastDay;
+  const day = dayFormat.format(at);
+  const [y, m, d] = day.split('-').map(Number);
+  const tomorrow = new Date(Date.UTC(y, m - 1, d + 1)).toISOString().slice(0, 10);
+  lastDay = { day, start: brusselsMidnight(day).getTime(), end: brusselsMidnight(tomorrow).getTime() };
+  return lastDay;
 }
 
 function offsetMinutes(at: Date): number {

@@ -21,3 +21,19 @@ describe('Brussels calendar day', () => {
     expect(secondsUntilBrusselsMidnight(new Date('2026-11-22T22:59:59.999Z'))).toBe(1);
   });
 });
+
+describe('Brussels calendar day, asked out of order', () => {
+  it('answers each instant for itself when calls jump between days, before and after midnight', () => {
+    const instants: Array<[string, string, number]> = [
+      ['2026-11-22T22:59:59.999Z', '2026-11-22', 1],
+      ['2026-11-22T23:00:00.000Z', '2026-11-23', 24 * 3600],
+      ['2026-03-28T23:00:00.000Z', '2026-03-29', 23 * 3600],
+      ['2026-11-22T22:59:59.000Z', '2026-11-22', 1],
+      ['2026-10-24T22:00:00.000Z', '2026-10-25', 25 * 3600],
+      ['2026-11-22T23:00:00.000Z', '2026-11-23', 24 * 3600],
+    ];
+    for (const [instant, day, seconds] of [...instants, ...instants.reverse()]) {
+      expect([brusselsDay(new Date(instant)), secondsUntilBrusselsMidnight(new Date(instant))]).toEqual([day, seconds]);
+    }
+  });
+});
