@@ -3,12 +3,11 @@ import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import type { Request } from 'express';
 import { createAdminApp } from './admin/admin-app';
 import { createMetrics } from './admin/metrics';
 import type { CollectionSteps } from './collection/flow';
 import type { Config } from './config/config';
-import { createPublicApp } from './http/public-app';
+import { createPublicApp, type PublicRequest } from './http/public-app';
 import type { Logger } from './log';
 import { ParticipantRegistry, type CollectionContext } from './participants/registry';
 import { MemoryCounters, QuotaGuard, QuotaPolicy, RedisCounters, type DailyCounters } from './quota';
@@ -61,7 +60,7 @@ export async function startService(config: Config, files: ServiceFiles, { logger
   try {
     const applied = await migrate(database.pool);
     if (applied.length > 0) logger.info({ applied }, 'database migrations applied');
-    const registry = new ParticipantRegistry(database.pool, new KeyCipher(kek.key));
+    const registry = new ParticipantRegistry(database.pool, new KeyCipher(kek.key), { batchesInFlight: database.kind === 'embedded' ? 1 : 2 });
     await registry.checkKeyEncryptionKey();
 
     const counters: DailyCounters = config.redisUrl ? new RedisCounters(config.redisUrl, logger, config.redisPrefix) : new MemoryCounters();
@@ -73,9 +72,8 @@ export async function startService(config: Config, files: ServiceFiles, { logger
     const quota = new QuotaGuard(counters, policy, config.limits, logger, now);
     metrics.watchBlocks(() => policy.blocksInForce());
 
-    const stepsFor = (req: Request, requestId: string): CollectionSteps => {
+    const stepsFor = ({ req, requestId, clientIp }: PublicRequest): CollectionSteps => {
       const presented = certificateSource.fromRequest(req);
-      const clientIp = normalizeIp(req.ip ?? req.socket.remoteAddress ?? '');
       const context = (ap: { seatId: string; fingerprint: string }): CollectionContext => ({ requestId, seatId: ap.seatId, fingerprint: ap.fingerprint, clientIp });
       return {
         authenticate: (environment) => authenticator.authenticate(presented, environment),
@@ -137,10 +135,6 @@ export async function startService(config: Config, files: ServiceFiles, { logger
     for (const close of closers) await Promise.resolve(close()).catch(() => undefined);
     throw error;
   }
-}
-
-export function normalizeIp(address: string): string {
-  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
 }
 
 function listen(server: http.Server, port: number, host: string): Promise<void> {

@@ -4,6 +4,7 @@ import type { Environment } from '../domain/environment';
 import { HsmpError, type HsmpCode } from '../domain/errors';
 import type { KeyCipher } from '../store/key-cipher';
 import { asDatabaseError } from '../store/database';
+import { GroupCommit } from '../store/group-commit';
 import { DATASET_TYPES, STATUS_OF_TYPE, type Dataset } from './datasets';
 import { generateMigrationKey } from './migration-key';
 import type { BelgianParticipant } from './participant-id';
@@ -16,54 +17,110 @@ export interface CollectionContext {
   clientIp: string;
 }
 
+interface Collection {
+  participant: BelgianParticipant;
+  environment: Environment;
+  context: CollectionContext;
+}
+
+interface Refusal {
+  context: CollectionContext;
+  environment: string;
+  participant: string;
+  outcome: string;
+}
+
+type CollectedRow = { outcome: string; key_ciphertext: Buffer | null };
+
+export interface RegistryOptions {
+  /** Batches of collections in the database at once; the pool needs one connection each. */
+  batchesInFlight: number;
+}
+
+/** Bounds one hsmp_collect_many call well inside the statement timeout. */
+const MAX_BATCH = 256;
+
 /**
- * The participants hsmp holds and their migration keys. `collect` is the hot path: one call
- * of hsmp_collect (migrations/001), one round trip, with a freshly drawn candidate key that
- * the database keeps only if the participant has none yet.
+ * The participants hsmp holds and their migration keys. `collect` is the hot path: the
+ * collections that arrive while earlier ones are in the database leave together as one call of
+ * hsmp_collect_many (migrations/003), one round trip and one commit for the whole batch, each
+ * with a freshly drawn candidate key that the database keeps only if the participant has none
+ * yet. A collection answers only after its batch has committed, so a 200 is durable first.
  */
 export class ParticipantRegistry {
+  private readonly collections: GroupCommit<Collection, CollectedRow>;
+  private readonly refusals: GroupCommit<Refusal, void>;
+
   constructor(
     private readonly pool: pg.Pool,
     private readonly cipher: KeyCipher,
-  ) {}
+    options: RegistryOptions,
+  ) {
+    const groupOptions = { maxInFlight: options.batchesInFlight, maxBatch: MAX_BATCH };
+    this.collections = new GroupCommit((batch) => this.collectBatch(batch), groupOptions);
+    this.refusals = new GroupCommit((batch) => this.logRefusals(batch), groupOptions);
+  }
 
   async collect(participant: BelgianParticipant, environment: Environment, context: CollectionContext): Promise<MigrationRecord> {
-    const row = `${participant.enterpriseNumber}/${environment}`;
-    const candidate = generateMigrationKey();
-    let result: pg.QueryResult<{ outcome: string; key_ciphertext: Buffer | null }>;
-    try {
-      result = await this.pool.query({
-        name: 'hsmp_collect',
-        text: 'SELECT outcome, key_ciphertext FROM hsmp_collect($1, $2, $3, $4, $5, $6, $7, $8, $9)',
-        values: [
-          participant.enterpriseNumber,
-          environment,
-          this.cipher.encrypt(candidate, row),
-          this.cipher.digest(candidate),
-          context.requestId,
-          context.seatId,
-          context.fingerprint,
-          context.clientIp,
-          participant.value,
-        ],
-      });
-    } catch (error) {
-      throw asDatabaseError(error);
-    }
-    const { outcome, key_ciphertext: ciphertext } = result.rows[0];
+    const { outcome, key_ciphertext: ciphertext } = await this.collections.submit({ participant, environment, context });
     if (outcome !== '200') throw new HsmpError(outcome as HsmpCode, { participantId: participant.value });
+    const row = keyRow(participant, environment);
     if (!ciphertext) throw new Error(`no key stored for ${row} after a 200`);
     return { participant, environment, migrationKey: this.cipher.decrypt(ciphertext, row) };
   }
 
   /** Logs a refusal decided before the lookup (010, 001 for garbage, quota refusals). */
-  async recordRefusal(context: CollectionContext, environment: string, participant: string, outcome: string): Promise<void> {
-    await this.pool.query({
-      name: 'hsmp_log_refusal',
-      text: `INSERT INTO collection_log (request_id, seat_id, certificate_fingerprint, client_ip, environment, participant, outcome)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-      values: [context.requestId, context.seatId, context.fingerprint, context.clientIp, environment.slice(0, 32), participant.slice(0, 256), outcome],
+  recordRefusal(context: CollectionContext, environment: string, participant: string, outcome: string): Promise<void> {
+    return this.refusals.submit({ context, environment: environment.slice(0, 32), participant: participant.slice(0, 256), outcome });
+  }
+
+  private async collectBatch(batch: Collection[]): Promise<CollectedRow[]> {
+    const candidates = batch.map(({ participant, environment }) => {
+      const candidate = generateMigrationKey();
+      return { ciphertext: this.cipher.encrypt(candidate, keyRow(participant, environment)), digest: this.cipher.digest(candidate) };
     });
+    let result: pg.QueryResult<CollectedRow & { ordinal: number }>;
+    try {
+      result = await this.pool.query({
+        name: 'hsmp_collect_many',
+        text: `SELECT ordinal, outcome, key_ciphertext
+                 FROM hsmp_collect_many($1::char(10)[], $2::text[], $3::bytea[], $4::bytea[], $5::uuid[], $6::text[], $7::text[], $8::text[], $9::text[])`,
+        values: [
+          batch.map((c) => c.participant.enterpriseNumber),
+          batch.map((c) => c.environment),
+          candidates.map((c) => c.ciphertext),
+          candidates.map((c) => c.digest),
+          batch.map((c) => c.context.requestId),
+          batch.map((c) => c.context.seatId),
+          batch.map((c) => c.context.fingerprint),
+          batch.map((c) => c.context.clientIp),
+          batch.map((c) => c.participant.value),
+        ],
+      });
+    } catch (error) {
+      throw asDatabaseError(error);
+    }
+    const answers: CollectedRow[] = new Array(batch.length);
+    for (const row of result.rows) answers[row.ordinal - 1] = row;
+    return answers;
+  }
+
+  private async logRefusals(batch: Refusal[]): Promise<void[]> {
+    await this.pool.query({
+      name: 'hsmp_log_refusals',
+      text: `INSERT INTO collection_log (request_id, seat_id, certificate_fingerprint, client_ip, environment, participant, outcome)
+             SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])`,
+      values: [
+        batch.map((r) => r.context.requestId),
+        batch.map((r) => r.context.seatId),
+        batch.map((r) => r.context.fingerprint),
+        batch.map((r) => r.context.clientIp),
+        batch.map((r) => r.environment),
+        batch.map((r) => r.participant),
+        batch.map((r) => r.outcome),
+      ],
+    });
+    return new Array<void>(batch.length);
   }
 
   /** Refuses to run with a key-encryption key other than the one the database was written with. */
@@ -121,4 +178,9 @@ async function upsertEnterprises(client: pg.ClientBase, numbers: string[], statu
      WHERE enterprise.status <> EXCLUDED.status OR enterprise.removed_by_operator`,
     [numbers, status],
   );
+}
+
+/** The associated data that binds a key's ciphertext to its participant and environment. */
+function keyRow(participant: BelgianParticipant, environment: Environment): string {
+  return `${participant.enterpriseNumber}/${environment}`;
 }

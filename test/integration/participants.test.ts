@@ -1,7 +1,7 @@
 import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import { request } from 'undici';
-import type { Dataset } from '../../src/participants/datasets';
+import { datasetNumbers, type Dataset } from '../../src/participants/datasets';
 import { satisfiesSmlKeyRule } from '../../src/participants/migration-key';
 import { withCheckDigits } from '../../src/participants/participant-id';
 import { clientAgent, closeAgents } from '../support/pki';
@@ -87,6 +87,57 @@ describe('200: the pair', () => {
     expect(new Set(responses.map((r) => r.body.migrationKey)).size).toBe(1);
     const { rows } = await service.database.pool.query("SELECT count(*)::int AS n FROM migration_key WHERE enterprise_number = $1 AND environment = 'test'", [number]);
     expect(rows[0].n).toBe(1);
+  });
+});
+
+describe('collections travel in batches (group commit)', () => {
+  it('a burst of mixed collections answers each as it would alone and logs each once', async () => {
+    const expected: Array<[string, number, string | undefined]> = [];
+    for (let i = 0; i < 6; i++) {
+      expected.push([data[1][i], 200, undefined], [data[5][i], 200, undefined], [data[2][i], 404, 'HSMP-013'], [data[3][i], 404, 'HSMP-012'], [data[4][i], 404, 'HSMP-001']);
+    }
+    expected.push([withCheckDigits('00000002'), 404, 'HSMP-001']);
+    // Each participant twice in the burst, in both environments: twins may share a batch.
+    const burst = [...expected, ...expected].flatMap(([id, status, code]) => [
+      { id, environment: 'test', status, code },
+      { id, environment: 'production', status, code },
+    ]);
+    const answers = await Promise.all(
+      burst.map(async ({ id, environment }) => {
+        const response = await service.get(route(id, `?environment=${environment}`), { accept: 'application/json' });
+        return { status: response.status, body: response.json(), requestId: String(response.headers['x-request-id']) };
+      }),
+    );
+    expect(answers.map((a) => [a.status, a.body.code])).toEqual(burst.map((b) => [b.status, b.code]));
+    const keyOf = new Map<string, string>();
+    answers.forEach((answer, i) => {
+      if (answer.status !== 200) return;
+      const slot = `${burst[i].id}/${burst[i].environment}`;
+      expect(keyOf.get(slot) ?? answer.body.migrationKey).toBe(answer.body.migrationKey);
+      keyOf.set(slot, answer.body.migrationKey);
+    });
+    expect(new Set(keyOf.values()).size).toBe(keyOf.size);
+    const { rows } = await service.database.pool.query('SELECT request_id::text AS id, count(*)::int AS n FROM collection_log WHERE request_id = ANY($1::uuid[]) GROUP BY 1', [
+      answers.filter((a) => a.status === 200 || a.body.code !== 'HSMP-001').map((a) => a.requestId),
+    ]);
+    expect(rows).toHaveLength(answers.filter((a) => a.status === 200 || a.body.code !== 'HSMP-001').length);
+    expect(rows.every((r: { n: number }) => r.n === 1)).toBe(true);
+  });
+
+  it('a batch works through its participants in key order, whatever order they came in', async () => {
+    // Concurrent batches then take their new key rows in one global order: no deadlock.
+    const fresh = datasetNumbers(2); // seeded, never collected elsewhere
+    const slots = [...fresh[5]].reverse().flatMap((n) => [[n, 'test'], [n, 'production']]);
+    const requestIds = slots.map((_, i) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`);
+    const { rows } = await service.database.pool.query(
+      `SELECT ordinal, outcome FROM hsmp_collect_many($1::char(10)[], $2::text[], $3::bytea[], $4::bytea[], $5::uuid[], $6::text[], $7::text[], $8::text[], $9::text[])`,
+      [slots.map(([n]) => n), slots.map(([, e]) => e), slots.map((_, i) => Buffer.from(`ciphertext ${i}`)), slots.map((_, i) => Buffer.from(`digest ${i}`)), requestIds, slots.map(() => 'PBE000001'), slots.map(() => 'f'), slots.map(() => '127.0.0.1'), slots.map(([n]) => `0208:${n}`)],
+    );
+    expect(rows.every((r: { outcome: string }) => r.outcome === '200')).toBe(true);
+    expect(rows.map((r: { ordinal: number }) => r.ordinal).sort((a: number, b: number) => a - b)).toEqual(slots.map((_, i) => i + 1));
+    const logged = await service.database.pool.query('SELECT enterprise_number, environment FROM collection_log WHERE request_id = ANY($1::uuid[]) ORDER BY id', [requestIds]);
+    const inKeyOrder = [...slots].sort(([a, x], [b, y]) => (a + x < b + y ? -1 : 1)).map(([n, e]) => `${n} ${e}`);
+    expect(logged.rows.map((r: { enterprise_number: string; environment: string }) => `${r.enterprise_number} ${r.environment}`)).toEqual(inKeyOrder);
   });
 });
 
