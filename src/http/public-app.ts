@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import express, { type NextFunction, type Request, type Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import proxyAddr from 'proxy-addr';
 import { collectMigrationKey, type CollectionSteps, type QuotaStatus } from '../collection/flow';
 import type { Environment } from '../domain/environment';
 import { HsmpError } from '../domain/errors';
@@ -9,49 +10,50 @@ import { negotiateFormat, sendError, sendRecord } from './render';
 
 export const MIGRATION_KEY_PATH = /^\/hermes-rw\/migrationKey\/([^/]+)$/;
 
+export interface PublicRequest {
+  req: IncomingMessage;
+  requestId: string;
+  /** The client's address: the peer's, or the forwarded one when the peer is a trusted proxy. */
+  clientIp: string;
+}
+
 export interface PublicAppOptions {
   smpId: string;
   defaultEnvironment: Environment;
   certificateSource: CertificateSource;
   /** The steps of one collection, bound to the request's certificate and client address. */
-  stepsFor(req: Request, requestId: string): CollectionSteps;
+  stepsFor(request: PublicRequest): CollectionSteps;
   logger: Logger;
   onOutcome?(code: string, seconds: number): void;
 }
 
-/** The public (mutual TLS) application: one route, SPEC §2. Nothing of the admin API lives here. */
-export function createPublicApp(options: PublicAppOptions): express.Express {
-  const app = express();
-  app.disable('x-powered-by');
-  app.disable('etag');
-  // req.ip is the client's own address only when the peer is a trusted proxy.
-  app.set('trust proxy', (address: string) => options.certificateSource.isTrustedProxy(address));
+export type PublicHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
-  app.use((_req: Request, res: Response, next: NextFunction) => {
-    res.locals.requestId = randomUUID();
-    res.set({ 'X-Request-Id': res.locals.requestId, 'Cache-Control': 'no-store' });
-    next();
-  });
+/**
+ * The public (mutual TLS) listener's handler: one route, SPEC §2, on Node's own http API.
+ * Express is left to the admin listener: on this route it cost more CPU than everything
+ * else in the service together (router, res.set/type/send; measured in README, Performance),
+ * and the route needs none of it. Nothing of the admin API lives here.
+ */
+export function createPublicApp(options: PublicAppOptions): PublicHandler {
+  const trustProxy = (address: string) => options.certificateSource.isTrustedProxy(address);
 
-  app.use(async (req: Request, res: Response, next: NextFunction) => {
+  const handle = async (req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> => {
+    const { path, query } = splitTarget(req.url ?? '/');
     // Matched on the raw path and decoded here: a badly encoded id is garbage (001) like any
-    // other, answered only after the certificate checks, not a 400 from the router before them.
-    const match = MIGRATION_KEY_PATH.exec(req.path);
-    if (!match) return next();
+    // other, answered only after the certificate checks, not a 400 before them.
+    const match = MIGRATION_KEY_PATH.exec(path);
+    const format = negotiateFormat(req);
+    if (!match) return sendError(res, format, new HsmpError('NOT_FOUND'), requestId);
     if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.set('Allow', 'GET, HEAD');
-      sendError(res, negotiateFormat(req), new HsmpError('METHOD_NOT_ALLOWED'), res.locals.requestId);
-      return;
+      res.setHeader('Allow', 'GET, HEAD');
+      return sendError(res, format, new HsmpError('METHOD_NOT_ALLOWED'), requestId);
     }
     const started = process.hrtime.bigint();
-    const requestId: string = res.locals.requestId;
-    const format = negotiateFormat(req);
-    const environmentParam = req.query.environment;
-    const requestedEnvironment =
-      environmentParam === undefined ? options.defaultEnvironment : typeof environmentParam === 'string' ? environmentParam : '';
+    const clientIp = normalizeIp(proxyAddr(req, trustProxy));
     const outcome = await collectMigrationKey(
-      { rawParticipantId: decodeSegment(match[1]), requestedEnvironment },
-      options.stepsFor(req, requestId),
+      { rawParticipantId: decodeSegment(match[1]), requestedEnvironment: requestedEnvironment(query, options.defaultEnvironment) },
+      options.stepsFor({ req, requestId, clientIp }),
     );
     if (outcome.quota) setRateLimitHeaders(res, outcome.quota);
     let code = '200';
@@ -66,20 +68,47 @@ export function createPublicApp(options: PublicAppOptions): express.Express {
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     options.onOutcome?.(code, seconds);
     options.logger.info(
-      { requestId, seatId: outcome.accessPoint?.seatId, ip: req.ip, code, status: res.statusCode, ms: Math.round(seconds * 1e4) / 10 },
+      { requestId, seatId: outcome.accessPoint?.seatId, ip: clientIp, code, status: res.statusCode, ms: Math.round(seconds * 1e4) / 10 },
       'migration key request',
     );
-  });
+  };
 
-  app.use((req: Request, res: Response) => {
-    sendError(res, negotiateFormat(req), new HsmpError('NOT_FOUND'), res.locals.requestId);
-  });
-  app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
-    const hsmp = asHsmpError(error);
-    if (hsmp.status >= 500) options.logger.error({ requestId: res.locals.requestId, err: error }, 'request failed');
-    sendError(res, negotiateFormat(req), hsmp, res.locals.requestId);
-  });
-  return app;
+  return (req, res) => {
+    const requestId = randomUUID();
+    res.setHeader('X-Request-Id', requestId);
+    res.setHeader('Cache-Control', 'no-store');
+    handle(req, res, requestId).catch((error: unknown) => {
+      options.logger.error({ requestId, err: error }, 'request failed');
+      if (!res.headersSent) sendError(res, negotiateFormat(req), asHsmpError(error), requestId);
+      else res.destroy();
+    });
+  };
+}
+
+/** Path and query of a request target; the absolute form (RFC 9112 §3.2.2) is accepted too. */
+function splitTarget(target: string): { path: string; query: string } {
+  let relative = target;
+  if (!target.startsWith('/')) {
+    try {
+      const url = new URL(target);
+      relative = url.pathname + url.search;
+    } catch {
+      return { path: '', query: '' };
+    }
+  }
+  const q = relative.indexOf('?');
+  return q < 0 ? { path: relative, query: '' } : { path: relative.slice(0, q), query: relative.slice(q + 1) };
+}
+
+/** `?environment=` as asked; a repeated parameter is no environment at all (→ 010). */
+function requestedEnvironment(query: string, defaultEnvironment: Environment): string {
+  if (query === '') return defaultEnvironment;
+  const values = new URLSearchParams(query).getAll('environment');
+  return values.length === 0 ? defaultEnvironment : values.length === 1 ? values[0] : '';
+}
+
+export function normalizeIp(address: string): string {
+  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
 }
 
 function decodeSegment(segment: string): string {
@@ -94,10 +123,8 @@ function asHsmpError(error: unknown): HsmpError {
   return error instanceof HsmpError ? error : new HsmpError('HSMP-999', { cause: error });
 }
 
-function setRateLimitHeaders(res: Response, quota: QuotaStatus): void {
-  res.set({
-    'RateLimit-Limit': String(quota.limit),
-    'RateLimit-Remaining': String(Math.max(0, quota.remaining)),
-    'RateLimit-Reset': String(quota.resetSeconds),
-  });
+function setRateLimitHeaders(res: ServerResponse, quota: QuotaStatus): void {
+  res.setHeader('RateLimit-Limit', String(quota.limit));
+  res.setHeader('RateLimit-Remaining', String(Math.max(0, quota.remaining)));
+  res.setHeader('RateLimit-Reset', String(quota.resetSeconds));
 }

@@ -1,4 +1,5 @@
-import type { Request, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import accepts from 'accepts';
 import { create } from 'xmlbuilder2';
 import type { MigrationRecord } from '../collection/flow';
 import type { HsmpError } from '../domain/errors';
@@ -7,20 +8,22 @@ import { PARTICIPANT_SCHEME } from '../participants/participant-id';
 /** The bodies of SPEC §2: XML by default, JSON (RFC 9457 problems for errors) when asked. */
 export type Format = 'xml' | 'json';
 
-export function negotiateFormat(req: Request): Format {
-  const preferred = req.accepts(['application/xml', 'application/json', 'application/problem+json', 'text/xml']);
+const OFFERED = ['application/xml', 'application/json', 'application/problem+json', 'text/xml'];
+
+export function negotiateFormat(req: IncomingMessage): Format {
+  const preferred = accepts(req).type(OFFERED);
   return preferred === 'application/json' || preferred === 'application/problem+json' ? 'json' : 'xml';
 }
 
-export function sendRecord(res: Response, format: Format, smpId: string, record: MigrationRecord): void {
+export function sendRecord(res: ServerResponse, format: Format, smpId: string, record: MigrationRecord): void {
   if (format === 'json') {
-    res.status(200).json({
+    send(res, 200, 'application/json', JSON.stringify({
       serviceMetadataPublisherId: smpId,
       participantIdentifier: { scheme: PARTICIPANT_SCHEME, value: record.participant.value },
       enterpriseNumber: record.participant.enterpriseNumber,
       environment: record.environment,
       migrationKey: record.migrationKey,
-    });
+    }));
     return;
   }
   const doc = create({ version: '1.0', encoding: 'UTF-8' })
@@ -29,15 +32,17 @@ export function sendRecord(res: Response, format: Format, smpId: string, record:
     .ele('ParticipantIdentifier', { scheme: PARTICIPANT_SCHEME }).txt(record.participant.value).up()
     .ele('MigrationKey').txt(record.migrationKey).up()
     .doc();
-  res.status(200).type('application/xml').send(doc.end({ prettyPrint: true }));
+  send(res, 200, 'application/xml', doc.end({ prettyPrint: true }));
 }
 
-export function sendError(res: Response, format: Format, error: HsmpError, requestId: string): void {
-  res.status(error.status);
-  if (error.retryAfterSeconds !== undefined) res.set('Retry-After', String(error.retryAfterSeconds));
+export function sendError(res: ServerResponse, format: Format, error: HsmpError, requestId: string): void {
+  if (error.retryAfterSeconds !== undefined) res.setHeader('Retry-After', String(error.retryAfterSeconds));
   const participantId = error.participantId === undefined ? undefined : echoable(error.participantId);
   if (format === 'json') {
-    res.type('application/problem+json').send(
+    send(
+      res,
+      error.status,
+      'application/problem+json',
       JSON.stringify({
         type: `urn:hsmp-mtci:problem:${error.code}`,
         title: error.message,
@@ -52,7 +57,16 @@ export function sendError(res: Response, format: Format, error: HsmpError, reque
   const root = create({ version: '1.0', encoding: 'UTF-8' }).ele('ErrorResponse');
   root.ele('Code').txt(error.code).up().ele('Message').txt(error.message).up();
   if (participantId !== undefined) root.ele('ParticipantIdentifier', { scheme: PARTICIPANT_SCHEME }).txt(participantId).up();
-  res.type('application/xml').send(root.end({ prettyPrint: true }));
+  send(res, error.status, 'application/xml', root.end({ prettyPrint: true }));
+}
+
+/** HEAD gets the same headers and no body: Node's http server drops a HEAD response's body. */
+function send(res: ServerResponse, status: number, type: string, body: string): void {
+  const bytes = Buffer.from(body, 'utf8');
+  res.statusCode = status;
+  res.setHeader('Content-Type', `${type}; charset=utf-8`);
+  res.setHeader('Content-Length', bytes.length);
+  res.end(bytes);
 }
 
 const MAX_ECHO = 128;

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import tls from 'node:tls';
 import { request } from 'undici';
 import type { Dataset } from '../../src/participants/datasets';
-import { clientAgent, closeAgents, testPki } from '../support/pki';
+import { clientAgent, closeAgents, requestOnNewConnection, testPki } from '../support/pki';
 import { seed } from '../support/seed';
 import { startTestService, type TestService } from '../support/service';
 
@@ -74,6 +74,21 @@ describe('certificate checks', () => {
       });
     await expect(handshake('TLSv1.1')).rejects.toThrow(/protocol version|unsupported protocol/i);
     await expect(handshake('TLSv1.2')).resolves.toBe('TLSv1.2');
+  });
+});
+
+describe('TLS session resumption', () => {
+  it('a resumed session skips the full handshake and is still judged by its certificate', async () => {
+    const first = await requestOnNewConnection(service.publicUrl, 'ap-production', path());
+    expect([first.status, first.reused]).toEqual([200, false]);
+    expect(first.session).toBeDefined();
+    const resumed = await requestOnNewConnection(service.publicUrl, 'ap-production', path(), first.session);
+    expect([resumed.status, resumed.reused]).toEqual([200, true]);
+
+    const expired = await requestOnNewConnection(service.publicUrl, 'expired', path());
+    const resumedExpired = await requestOnNewConnection(service.publicUrl, 'expired', path(), expired.session);
+    expect(resumedExpired.reused).toBe(true);
+    expect([resumedExpired.status, codeOf(resumedExpired.body)]).toEqual([401, 'HSMP-804']);
   });
 });
 
@@ -155,10 +170,22 @@ describe('client certificate from a trusted proxy header', () => {
 
 describe('the route', () => {
   it('HEAD answers like GET without a body', async () => {
+    const get = await service.get(path());
     const response = await service.get(path(), { method: 'HEAD' });
     expect(response.status).toBe(200);
     expect(response.body).toBe('');
     expect(response.headers['cache-control']).toBe('no-store');
+    expect(response.headers['content-type']).toBe('application/xml; charset=utf-8');
+    expect(response.headers['content-length']).toBe(get.headers['content-length']);
+    expect(Number(get.headers['content-length'])).toBe(Buffer.byteLength(get.body));
+  });
+
+  it('accepts the absolute form of the request target; a repeated environment is no environment (010)', async () => {
+    const absolute = await requestOnNewConnection(service.publicUrl, 'ap-production', `${service.publicUrl.replace('127.0.0.1', 'localhost')}${path()}`);
+    expect(absolute.status).toBe(200);
+    expect(absolute.body).toContain('<MigrationKey>');
+    const repeated = await service.get(`${path()}?environment=test&environment=production`);
+    expect([repeated.status, codeOf(repeated.body)]).toEqual([400, 'HSMP-010']);
   });
 
   it.each(['POST', 'PUT', 'DELETE', 'PATCH'])('%s → 405 with Allow', async (method) => {

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { Agent, request } from 'undici';
 import { freePorts, freshDatabase, startServerProcess } from '../../bench/support';
 import { devPkiPaths } from '../../src/pki/dev-pki';
+import { requestOnNewConnection } from '../support/pki';
 import { itWithServers } from '../support/service';
 
 /** HSMP_WORKERS=2: the real binary, two cluster workers sharing PostgreSQL and Redis. */
@@ -47,6 +48,15 @@ describe('cluster workers', () => {
           }),
         );
         expect(new Set(codes)).toEqual(new Set(['404 HSMP-001 1000']));
+
+        // A session resumes whichever worker the connection reaches (the primary hands
+        // connections out in turn): measured, with no ticket keys shared by hsmp.
+        const target = '/hermes-rw/migrationKey/0200065765';
+        const first = await requestOnNewConnection(`https://127.0.0.1:${port}`, 'ap-production', target, undefined, pki);
+        const resumed = await Promise.all(
+          Array.from({ length: 6 }, () => requestOnNewConnection(`https://127.0.0.1:${port}`, 'ap-production', target, first.session, pki)),
+        );
+        expect(resumed.map((r) => `${r.status} ${r.reused}`)).toEqual(Array(6).fill('404 true'));
       } finally {
         const started = Date.now();
         await server.stop();

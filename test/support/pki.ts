@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import tls from 'node:tls';
 import { Agent } from 'undici';
 import { devPkiPaths, type ClientCase, type DevPkiPaths } from '../../src/pki/dev-pki';
 
@@ -32,4 +33,40 @@ export function clientAgent(certificate: ClientCase | 'none', options: { keepAli
 export async function closeAgents(): Promise<void> {
   await Promise.all([...agents.values()].map((a) => a.close()));
   agents.clear();
+}
+
+export interface RawTlsAnswer {
+  status: number;
+  body: string;
+  /** The session to resume on the next connection (the last ticket the server sent). */
+  session: Buffer | undefined;
+  reused: boolean;
+}
+
+/**
+ * One request on a fresh TLS connection, offering `session` for resumption. Undici hides the
+ * session, so this speaks HTTP/1.1 over node:tls itself; `target` is sent as written.
+ */
+export function requestOnNewConnection(publicUrl: string, certificate: ClientCase, target: string, session?: Buffer, pki: DevPkiPaths = testPki()): Promise<RawTlsAnswer> {
+  const url = new URL(publicUrl);
+  return new Promise((resolve, reject) => {
+    let latestSession: Buffer | undefined;
+    let reused = false;
+    const chunks: Buffer[] = [];
+    const socket = tls.connect(
+      { host: url.hostname, port: Number(url.port), servername: 'localhost', ca: readFileSync(pki.serverCa), cert: readFileSync(pki.clientCert(certificate)), key: readFileSync(pki.clientKey(certificate)), session },
+      () => {
+        reused = socket.isSessionReused();
+        socket.write(`GET ${target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`);
+      },
+    );
+    socket.on('session', (s: Buffer) => (latestSession = s));
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('error', reject);
+    socket.on('close', () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? NaN);
+      resolve({ status, body: text.slice(text.indexOf('\r\n\r\n') + 4), session: latestSession, reused });
+    });
+  });
 }
