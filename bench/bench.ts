@@ -6,7 +6,7 @@ import path from 'node:path';
 import { Pool, request } from 'undici';
 import { datasetNumbers } from '../src/participants/datasets';
 import { devPkiPaths, generateDevPki } from '../src/pki/dev-pki';
-import { freePorts, freshDatabase, ROOT, startOperatedServer, treePeakRssMb } from './support';
+import { cpuSnapshot, freePorts, freshDatabase, ROOT, startOperatedServer, treePeakRssMb, type CpuSnapshot } from './support';
 
 /**
  * npm run bench: hsmp-mtci against the TLS floor, side by side in one run, same machine, same
@@ -24,6 +24,8 @@ interface Run {
   p99: number;
   errors: number;
   statuses: Record<string, number>;
+  /** CPU milliseconds per answered request, per process group, over the measured window. */
+  cpuMsPerRequest: CpuSnapshot & { total: number };
 }
 
 interface Target {
@@ -59,13 +61,18 @@ async function drive(target: Target, mode: 'keep-alive' | 'handshake', tls: { ca
     );
   };
   await run(Date.now() + 2000, false); // warm-up: JIT, caches, connections
+  const cpuBefore = cpuSnapshot(target.pid);
   const started = Date.now();
   await run(started + SECONDS * 1000, true);
   const elapsed = (Date.now() - started) / 1000;
+  const cpuAfter = cpuSnapshot(target.pid);
   await pool.close();
   latencies.sort((a, b) => a - b);
   const at = (q: number) => round(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? NaN);
-  return { requestsPerSecond: Math.round(latencies.length / elapsed), p50: at(0.5), p99: at(0.99), errors, statuses };
+  const perRequest = (kind: keyof CpuSnapshot) => round((cpuAfter[kind] - cpuBefore[kind]) / latencies.length, 3);
+  const cpu = { server: perRequest('server'), postgres: perRequest('postgres'), redis: perRequest('redis'), driver: perRequest('driver') };
+  const cpuMsPerRequest = { ...cpu, total: round(cpu.server + cpu.postgres + cpu.redis + cpu.driver, 3) };
+  return { requestsPerSecond: Math.round(latencies.length / elapsed), p50: at(0.5), p99: at(0.99), errors, statuses, cpuMsPerRequest };
 }
 
 async function main(): Promise<void> {
@@ -156,10 +163,14 @@ async function startHsmp(work: string, pki: ReturnType<typeof devPkiPaths>, serv
 function report(runs: Record<string, Run>, rss: Record<string, number>): void {
   const run = (key: string) => runs[key];
   const lines = [`hsmp-mtci benchmark, ${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} cores, Node ${process.version}, ${SECONDS} s per run, ${CONNECTIONS} connections`];
-  lines.push(`${'run'.padEnd(26)} ${'req/s'.padStart(8)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'errors'.padStart(7)}  statuses`);
+  const columns = ['req/s', 'p50 ms', 'p99 ms', 'errors', 'cpu:server', 'postgres', 'redis', 'driver', 'total'];
+  lines.push(`${'run'.padEnd(24)}${columns.map((c) => c.padStart(11)).join('')}  statuses`);
   for (const [name, x] of Object.entries(runs)) {
-    lines.push(`${name.padEnd(26)} ${String(x.requestsPerSecond).padStart(8)} ${String(x.p50).padStart(8)} ${String(x.p99).padStart(8)} ${String(x.errors).padStart(7)}  ${JSON.stringify(x.statuses)}`);
+    const c = x.cpuMsPerRequest;
+    const cells = [x.requestsPerSecond, x.p50, x.p99, x.errors, c.server, c.postgres, c.redis, c.driver, c.total];
+    lines.push(`${name.padEnd(24)}${cells.map((v) => String(v).padStart(11)).join('')}  ${JSON.stringify(x.statuses)}`);
   }
+  lines.push('(cpu: milliseconds of CPU per request, user + system, over the measured window, by process group)');
   const ratios: Record<string, number> = {};
   for (const workers of [1, 2]) {
     for (const mode of ['keep-alive', 'handshake']) {
@@ -182,7 +193,7 @@ async function waitFor(check: () => Promise<boolean>): Promise<void> {
   throw new Error('bare server did not start');
 }
 
-const round = (n: number) => Math.round(n * 100) / 100;
+const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits;
 
 main().catch((error: unknown) => {
   console.error(`bench: ${error instanceof Error ? error.message : String(error)}`);

@@ -1,6 +1,6 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import pg from 'pg';
@@ -47,13 +47,50 @@ export function peakRssMb(pid: number): number {
 
 /** Peak RSS of a process and its direct children (cluster workers), in MB. */
 export function treePeakRssMb(pid: number): number {
+  return processTree(pid).reduce((sum, p) => sum + peakRssMb(p), 0);
+}
+
+function processTree(pid: number): number[] {
   let children: number[] = [];
   try {
     children = execFileSync('ps', ['--ppid', String(pid), '-o', 'pid='], { encoding: 'utf8' }).trim().split(/\s+/).filter(Boolean).map(Number);
   } catch {
     // ps exits 1 when the process has no children
   }
-  return [pid, ...children].reduce((sum, p) => sum + peakRssMb(p), 0);
+  return [pid, ...children];
+}
+
+/** CPU time (user + system, ms) used so far by the server's process tree, PostgreSQL's and Redis's processes, and this process. */
+export interface CpuSnapshot {
+  server: number;
+  postgres: number;
+  redis: number;
+  driver: number;
+}
+
+const TICK_MS = 1000 / Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+
+export function cpuSnapshot(serverPid: number): CpuSnapshot {
+  const server = new Set(processTree(serverPid));
+  const snapshot: CpuSnapshot = { server: 0, postgres: 0, redis: 0, driver: 0 };
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue; // exited meanwhile
+    }
+    const command = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ms = (Number(fields[11]) + Number(fields[12])) * TICK_MS; // utime + stime
+    if (server.has(Number(entry))) snapshot.server += ms;
+    else if (command.startsWith('postgres')) snapshot.postgres += ms;
+    else if (command.startsWith('redis-server')) snapshot.redis += ms;
+  }
+  const own = process.cpuUsage();
+  snapshot.driver = (own.user + own.system) / 1000;
+  return snapshot;
 }
 
 export interface ServerProcess {
