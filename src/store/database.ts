@@ -37,6 +37,15 @@ export interface DatabaseOptions {
  * Bounds every wait on the database, so a dead one answers 503 quickly instead of hanging:
  * on the server (statement_timeout) and, for a server across a network, in the client too.
  */
+/**
+ * The pool holds one connection, but the socket server admits a second: pg-pool destroys a
+ * client whose query failed (any SQL error) and connects anew at once, while pglite-socket
+ * still counts the closing socket. With room for one, the query after every SQL error met
+ * "Too many connections" (measured). The closing client sends only Terminate, so nothing
+ * interleaves.
+ */
+const EMBEDDED_SOCKET_CONNECTIONS = 2;
+
 const TIMEOUTS = { connectionTimeoutMillis: 3000, statement_timeout: 5000, idleTimeoutMillis: 30_000 };
 const NETWORK_TIMEOUTS = { ...TIMEOUTS, query_timeout: 5000 };
 
@@ -60,7 +69,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   const dir = path.join(options.dataDir, 'pglite');
   mkdirSync(dir, { recursive: true });
   const db = await PGlite.create(dir);
-  const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: 1 });
+  const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: EMBEDDED_SOCKET_CONNECTIONS });
   await server.start();
   const address = server.getServerConn();
   const pool = new pg.Pool({ connectionString: `postgresql://postgres@${address}/postgres`, max: 1, ...TIMEOUTS, ...startClean });
