@@ -181,11 +181,16 @@ export function buildProgram(print: (line: string) => void = console.log): Comma
   return program;
 }
 
-/** Counts what leaves for the server and reports it once a second: rows sent, share of the file, rate. */
+/**
+ * Counts what leaves for the server and reports it once a second: rows sent, share of the
+ * file, rate. Once all is sent, the server still finishes checking and merges in one
+ * statement, which reports no progress: say so, and how long it has been going.
+ */
 function uploadProgress(size: number, write: (line: string) => void): { counter: Transform; stop(): void } {
   let bytes = 0;
   let rows = 0;
   const started = Date.now();
+  let allSentAt = 0;
   const counter = new Transform({
     transform(chunk: Buffer, _encoding, callback) {
       bytes += chunk.length;
@@ -194,8 +199,15 @@ function uploadProgress(size: number, write: (line: string) => void): { counter:
     },
   });
   const timer = setInterval(() => {
-    const seconds = (Date.now() - started) / 1000;
-    write(`import-kbo: ${rows} rows read (${Math.round((100 * bytes) / Math.max(size, 1))} %), ${Math.round(rows / seconds)} rows/s\n`);
+    const now = Date.now();
+    if (bytes < size) {
+      write(`import-kbo: ${rows} rows read (${Math.round((100 * bytes) / Math.max(size, 1))} %), ${Math.round(rows / ((now - started) / 1000))} rows/s\n`);
+    } else if (!allSentAt) {
+      allSentAt = now;
+      write(`import-kbo: all ${rows} rows sent in ${((now - started) / 1000).toFixed(1)} s; the server is checking the last rows and merging\n`);
+    } else if (Math.round((now - allSentAt) / 1000) % 5 === 0) {
+      write(`import-kbo: merging, ${Math.round((now - allSentAt) / 1000)} s\n`);
+    }
   }, 1000);
   return { counter, stop: () => clearInterval(timer) };
 }

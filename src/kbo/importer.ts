@@ -3,11 +3,12 @@ import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { Database } from '../store/database';
-import { kboDumpStages, type DumpRow } from './dump-reader';
+import { kboActiveNumbers, type DumpCounts } from './dump-reader';
 
 /**
  * Imports a CBE dump in ONE transaction: the active numbers are staged (COPY on PostgreSQL;
- * batched inserts on the embedded database, whose socket cannot carry COPY), then merged:
+ * batched inserts on the embedded database, whose socket cannot carry COPY), then merged in
+ * one statement:
  *   new active numbers become participants; numbers hsmp holds as active that the dump no
  *   longer lists become inactive (HSMP-012); inactive ones the dump lists again become active
  *   unless an operator removed them; migrated ones stay migrated.
@@ -43,8 +44,6 @@ export class ImportRefused extends Error {
   }
 }
 
-const BATCH = 5000;
-
 export async function importKboDump(database: Database, source: Readable, options: ImportOptions): Promise<ImportSummary> {
   const started = process.hrtime.bigint();
   const connection = await database.connectForLongWork();
@@ -55,28 +54,19 @@ export async function importKboDump(database: Database, source: Readable, option
     // A 2-million-row COPY and merge take longer than the hot path's statement bound.
     await client.query('SET LOCAL statement_timeout = 0');
     await client.query('CREATE TEMP TABLE kbo_listed (enterprise_number char(10) NOT NULL) ON COMMIT DROP');
-    const counter = { rows: 0, active: 0 };
-    const activeNumbers = new Transform({
-      objectMode: true,
-      transform(row: DumpRow, _encoding, callback) {
-        counter.rows++;
-        if (!row.active) return callback();
-        counter.active++;
-        callback(null, row.enterpriseNumber);
-      },
-    });
+    const dump = kboActiveNumbers();
     const sink = database.kind === 'postgres' ? copySink(client) : batchSink(client);
     // The source is not handed to pipeline, so that a refused dump does not destroy the
     // request it came on: the caller can still answer.
     const body = source.pipe(new PassThrough());
     try {
-      await pipeline([body, ...kboDumpStages(), activeNumbers, ...sink]);
+      await pipeline([body, ...dump.stages, ...sink]);
     } catch (error) {
       source.unpipe(body);
       source.resume();
       throw error;
     }
-    const summary = await merge(client, counter, options);
+    const summary = await merge(client, dump.counts, options);
     await client.query('INSERT INTO audit_log (operator, action, target, reason, details) VALUES ($1, $2, $3, $4, $5)', [
       options.audit.operator,
       'import-kbo',
@@ -94,81 +84,70 @@ export async function importKboDump(database: Database, source: Readable, option
   }
 }
 
-async function merge(client: pg.ClientBase, staged: { rows: number; active: number }, options: ImportOptions): Promise<Omit<ImportSummary, 'seconds'>> {
+/**
+ * One statement, one pass over both tables: the full join finds what to add, deactivate and
+ * reactivate, and the same statement applies it. The dump reader has refused repeated
+ * numbers, and the lock keeps other writers (operators, seeding, a second import) out until
+ * commit, so the added numbers cannot collide; the hot path only reads enterprise and is not
+ * blocked. The safety valve is judged on what the statement did: refusing rolls it back.
+ */
+const MERGE = `
+  WITH diff AS MATERIALIZED (
+    SELECT coalesce(l.enterprise_number, e.enterprise_number) AS enterprise_number,
+           CASE WHEN e.enterprise_number IS NULL THEN 'add'
+                WHEN l.enterprise_number IS NULL THEN 'deactivate'
+                ELSE 'reactivate' END AS action
+      FROM kbo_listed l FULL JOIN enterprise e ON e.enterprise_number = l.enterprise_number
+     WHERE e.enterprise_number IS NULL
+        OR (l.enterprise_number IS NULL AND e.status = 'active')
+        OR (l.enterprise_number IS NOT NULL AND e.status = 'inactive' AND NOT e.removed_by_operator)
+  ), added AS (
+    INSERT INTO enterprise (enterprise_number, status) SELECT enterprise_number, 'active' FROM diff WHERE action = 'add'
+  ), changed AS (
+    UPDATE enterprise e SET status = CASE d.action WHEN 'deactivate' THEN 'inactive' ELSE 'active' END, updated_at = now()
+      FROM diff d WHERE d.action <> 'add' AND e.enterprise_number = d.enterprise_number
+    RETURNING d.action
+  )
+  SELECT (SELECT count(*) FROM diff WHERE action = 'add') AS added,
+         (SELECT count(*) FROM changed WHERE action = 'deactivate') AS deactivated,
+         (SELECT count(*) FROM changed WHERE action = 'reactivate') AS reactivated,
+         before.active, before.held
+    FROM (SELECT count(*) FILTER (WHERE status = 'active') AS active, count(*) AS held FROM enterprise) before`;
+
+async function merge(client: pg.ClientBase, counts: DumpCounts, options: ImportOptions): Promise<Omit<ImportSummary, 'seconds'>> {
   await client.query('ANALYZE kbo_listed');
-  const plan = await client.query<{ active: string; deactivate: string; held: string }>(`
-    SELECT (SELECT count(*) FROM enterprise WHERE status = 'active') AS active,
-           (SELECT count(*) FROM enterprise e WHERE e.status = 'active'
-              AND NOT EXISTS (SELECT 1 FROM kbo_listed l WHERE l.enterprise_number = e.enterprise_number)) AS deactivate,
-           (SELECT count(*) FROM enterprise) AS held`);
-  const active = Number(plan.rows[0].active);
-  const wouldDeactivate = Number(plan.rows[0].deactivate);
-  if (!options.force && active > 0 && wouldDeactivate > options.maxDeactivateShare * active) {
-    throw new ImportRefused(wouldDeactivate, active, options.maxDeactivateShare);
+  await client.query('LOCK TABLE enterprise IN SHARE ROW EXCLUSIVE MODE');
+  const result = await client.query<Record<'added' | 'deactivated' | 'reactivated' | 'active' | 'held', string>>(MERGE);
+  const [added, deactivated, reactivated, active, held] = (['added', 'deactivated', 'reactivated', 'active', 'held'] as const).map((k) => Number(result.rows[0][k]));
+  if (!options.force && active > 0 && deactivated > options.maxDeactivateShare * active) {
+    throw new ImportRefused(deactivated, active, options.maxDeactivateShare);
   }
-  // The anti-join skips what hsmp already holds in one pass; ON CONFLICT only meets numbers
-  // the dump lists twice.
-  const added = await client.query(
-    `INSERT INTO enterprise (enterprise_number, status)
-     SELECT l.enterprise_number, 'active' FROM kbo_listed l
-      WHERE NOT EXISTS (SELECT 1 FROM enterprise e WHERE e.enterprise_number = l.enterprise_number)
-     ON CONFLICT (enterprise_number) DO NOTHING`,
-  );
-  const deactivated = await client.query(
-    `UPDATE enterprise e SET status = 'inactive', updated_at = now()
-      WHERE e.status = 'active' AND NOT EXISTS (SELECT 1 FROM kbo_listed l WHERE l.enterprise_number = e.enterprise_number)`,
-  );
-  const reactivated = await client.query(
-    `UPDATE enterprise e SET status = 'active', updated_at = now()
-      WHERE e.status = 'inactive' AND NOT e.removed_by_operator
-        AND EXISTS (SELECT 1 FROM kbo_listed l WHERE l.enterprise_number = e.enterprise_number)`,
-  );
-  const counts = { added: added.rowCount ?? 0, deactivated: deactivated.rowCount ?? 0, reactivated: reactivated.rowCount ?? 0 };
-  return { rows: staged.rows, listedActive: staged.active, ...counts, unchanged: Number(plan.rows[0].held) - counts.deactivated - counts.reactivated };
+  return { rows: counts.rows, listedActive: counts.active, added, deactivated, reactivated, unchanged: held - deactivated - reactivated };
 }
 
 /**
- * PostgreSQL: COPY of one number per line, handed over in ~64 kB pieces (a CopyData message
- * per number would cost more than the COPY itself). The COPY stream finishes once the server
- * has acknowledged it.
+ * PostgreSQL: COPY of one number per line, a batch of numbers per CopyData message (a
+ * message per number would cost more than the COPY itself). The COPY stream finishes once the
+ * server has acknowledged it.
  */
 function copySink(client: pg.ClientBase): [Transform, Writable] {
-  let pending = '';
   const lines = new Transform({
     writableObjectMode: true,
-    transform(number: string, _encoding, callback) {
-      pending += `${number}\n`;
-      if (pending.length < 65_536) return callback();
-      const piece = pending;
-      pending = '';
-      callback(null, piece);
-    },
-    flush(callback) {
-      callback(null, pending || undefined);
+    transform(numbers: string[], _encoding, callback) {
+      callback(null, `${numbers.join('\n')}\n`);
     },
   });
   return [lines, client.query(copyFrom('COPY kbo_listed (enterprise_number) FROM STDIN'))];
 }
 
-/** The embedded database: multi-row inserts of BATCH numbers. */
+/** The embedded database, whose socket cannot carry COPY: one multi-row insert per batch. */
 function batchSink(client: pg.ClientBase): [Writable] {
-  let batch: string[] = [];
-  const flush = async () => {
-    if (batch.length === 0) return;
-    const numbers = batch;
-    batch = [];
-    await client.query('INSERT INTO kbo_listed (enterprise_number) SELECT unnest($1::text[])', [numbers]);
-  };
-  const sink = new Writable({
-    objectMode: true,
-    write(number: string, _encoding, callback) {
-      batch.push(number);
-      if (batch.length < BATCH) return callback();
-      flush().then(() => callback(), callback);
-    },
-    final(callback) {
-      flush().then(() => callback(), callback);
-    },
-  });
-  return [sink];
+  return [
+    new Writable({
+      objectMode: true,
+      write(numbers: string[], _encoding, callback) {
+        client.query('INSERT INTO kbo_listed (enterprise_number) SELECT unnest($1::text[])', [numbers]).then(() => callback(), callback);
+      },
+    }),
+  ];
 }

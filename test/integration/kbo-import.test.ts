@@ -41,7 +41,8 @@ describe('import-kbo', () => {
     expect(JSON.parse(first.stdout)).toMatchObject({ rows: 200, listedActive: 200, added: 200, deactivated: 0, reactivated: 0 });
     expect(await collect(numbers[0])).toBe('200');
     const before = await snapshot();
-    const again = await hsmpAdmin(service, ['import-kbo', file('full.csv', dump(numbers))]);
+    // A blank line at the very end is harmless; the same dump otherwise.
+    const again = await hsmpAdmin(service, ['import-kbo', file('full.csv', dump(numbers, '\r\n'))]);
     expect(again.code).toBe(0);
     expect(again.stdout).toMatch(/^imported 200 rows in [\d.]+ s \(\d+ rows\/s\): added 0, reactivated 0, deactivated 0, unchanged 200\n$/);
     const after = await snapshot();
@@ -83,7 +84,10 @@ describe('import-kbo', () => {
     ['a bad number', good.replace(dotted(numbers[5]), '0200.065.76'), 7, /EnterpriseNumber "0200.065.76" is not a valid enterprise number/],
     ['a bad check digit', good.replace(dotted(numbers[9]), dotted(numbers[9]).slice(0, -1) + ((Number(numbers[9].slice(-1)) + 1) % 10)), 11, /not a valid enterprise number/],
     ['a bad date', good.replace(line(numbers[20]), line(numbers[20]).replace('09-08-1960', '31-02-1960')), 22, /StartDate "31-02-1960"/],
-    ['an unterminated quote', good.replace(line(numbers[30]), line(numbers[30]).replace('"014"', '"014')), 32, /expected 7 fields|not a dd-mm-yyyy date|not a status code/],
+    ['an unterminated quote', good.replace(line(numbers[30]), line(numbers[30]).replace('"014"', '"014')), 32, /expected 7 fields|line break/],
+    ['a line break inside a field', good.replace(line(numbers[60]), line(numbers[60]).replace('"014"', '"01\r\n4"')), 62, /a field holds a line break/],
+    ['an empty line', good.replace(line(numbers[40]) + '\r\n', line(numbers[40]) + '\r\n\r\n'), 43, /empty line/],
+    ['a number listed twice', good + line(numbers[3]) + '\r\n', 102, new RegExp(`EnterpriseNumber "${dotted(numbers[3])}" is listed twice`)],
     ['a truncated last line', good + `"${dotted(numbers[150])}","AC","000`, 102, /expected 7 fields, found 3/],
     ['a line with a missing field', good.replace(line(numbers[50]), `"${dotted(numbers[50])}","AC","000","2","014","09-08-1960"`), 52, /expected 7 fields, found 6/],
     ['Latin-1 bytes', Buffer.concat([Buffer.from(good.slice(0, 500)), Buffer.from([0xe9, 0x0d, 0x0a]), Buffer.from(good.slice(500))]), good.slice(0, 500).split('\n').length, /not UTF-8 text/],
