@@ -186,7 +186,7 @@ export function buildProgram(print: (line: string) => void = console.log): Comma
  * file, rate. Once all is sent, the server still finishes checking and merges in one
  * statement, which reports no progress: say so, and how long it has been going.
  */
-function uploadProgress(size: number, write: (line: string) => void): { counter: Transform; stop(): void } {
+export function uploadProgress(size: number, write: (line: string) => void): { counter: Transform; stop(): void } {
   let bytes = 0;
   let rows = 0;
   const started = Date.now();
