@@ -58,20 +58,20 @@ async function main(): Promise<void> {
       rows: ROWS,
       fileMegabytes: Math.round(megabytes),
       raw: { seconds: round(rawSeconds), rowsPerSecond: Math.round(ROWS / rawSeconds) },
-      hsmp: { seconds: round(first.wallSeconds), rowsPerSecond: Math.round(ROWS / first.wallSeconds), added: first.summary.added },
+      hsmp: { seconds: round(first.wallSeconds), mergeSeconds: round(first.summary.mergeSeconds), rowsPerSecond: Math.round(ROWS / first.wallSeconds), added: first.summary.added },
       ratio: round(rawSeconds / first.wallSeconds),
-      reimport: { seconds: round(second.wallSeconds), changed: second.summary.added + second.summary.deactivated + second.summary.reactivated },
+      reimport: { seconds: round(second.wallSeconds), mergeSeconds: round(second.summary.mergeSeconds), changed: second.summary.added + second.summary.deactivated + second.summary.reactivated },
       peakRssMb: rssMb,
       targets: { ratio: '>= 0.5', peakRssMb: '< 300' },
     };
     const table = [
-      ['', 'seconds', 'rows/s'],
-      ['psql \\copy (raw)', result.raw.seconds, result.raw.rowsPerSecond],
-      ['hsmp-admin import-kbo', result.hsmp.seconds, result.hsmp.rowsPerSecond],
-      ['re-import, no change', result.reimport.seconds, Math.round(ROWS / second.wallSeconds)],
+      ['', 'seconds', 'rows/s', 'of which merge s'],
+      ['psql \\copy (raw)', result.raw.seconds, result.raw.rowsPerSecond, ''],
+      ['hsmp-admin import-kbo', result.hsmp.seconds, result.hsmp.rowsPerSecond, result.hsmp.mergeSeconds],
+      ['re-import, no change', result.reimport.seconds, Math.round(ROWS / second.wallSeconds), result.reimport.mergeSeconds],
     ];
     console.log(`\nCBE import, ${ROWS} rows (${result.fileMegabytes} MB), PostgreSQL ${await serverVersion(database.url)}, ${new Date().toISOString().slice(0, 10)}`);
-    for (const row of table) console.log(`  ${String(row[0]).padEnd(24)} ${String(row[1]).padStart(8)} ${String(row[2]).padStart(10)}`);
+    for (const row of table) console.log(`  ${String(row[0]).padEnd(24)} ${String(row[1]).padStart(8)} ${String(row[2]).padStart(10)} ${String(row[3]).padStart(17)}`);
     console.log(`  ratio hsmp / raw: ${result.ratio} (target >= 0.5)   peak RSS of the server: ${rssMb} MB (target < 300)`);
     console.log(`  added ${first.summary.added}; the re-import changed ${result.reimport.changed}`);
     mkdirSync(path.join(ROOT, 'bench', 'results'), { recursive: true });

@@ -99,7 +99,7 @@ export function buildProgram(print: (line: string) => void = console.log): Comma
       try {
         const result = await call(globals(), 'POST', `/admin/import/kbo?${query}`, undefined, { stream, contentType: 'text/csv' });
         out(result, () => [
-          `imported ${result.rows} rows in ${result.seconds.toFixed(1)} s (${Math.round(result.rows / Math.max(result.seconds, 0.001))} rows/s): ` +
+          `imported ${result.rows} rows in ${result.seconds.toFixed(1)} s (${Math.round(result.rows / Math.max(result.seconds, 0.001))} rows/s; merge ${result.mergeSeconds.toFixed(1)} s): ` +
             `added ${result.added}, reactivated ${result.reactivated}, deactivated ${result.deactivated}, unchanged ${result.unchanged}`,
         ]);
       } finally {

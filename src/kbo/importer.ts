@@ -29,6 +29,8 @@ export interface ImportSummary {
   deactivated: number;
   unchanged: number;
   seconds: number;
+  /** Of `seconds`, the merge: what the import costs beyond reading and staging the dump. */
+  mergeSeconds: number;
 }
 
 export class ImportRefused extends Error {
@@ -66,7 +68,8 @@ export async function importKboDump(database: Database, source: Readable, option
       source.resume();
       throw error;
     }
-    const summary = await merge(client, dump.counts, options);
+    const merging = process.hrtime.bigint();
+    const summary = { ...(await merge(client, dump.counts, options)), mergeSeconds: secondsSince(merging) };
     await client.query('INSERT INTO audit_log (operator, action, target, reason, details) VALUES ($1, $2, $3, $4, $5)', [
       options.audit.operator,
       'import-kbo',
@@ -75,7 +78,7 @@ export async function importKboDump(database: Database, source: Readable, option
       JSON.stringify({ ...summary, force: options.force }),
     ]);
     await client.query('COMMIT');
-    return { ...summary, seconds: Number(process.hrtime.bigint() - started) / 1e9 };
+    return { ...summary, seconds: secondsSince(started) };
   } catch (error) {
     healthy = await client.query('ROLLBACK').then(() => true, () => false);
     throw error;
@@ -114,7 +117,7 @@ const MERGE = `
          before.active, before.held
     FROM (SELECT count(*) FILTER (WHERE status = 'active') AS active, count(*) AS held FROM enterprise) before`;
 
-async function merge(client: pg.ClientBase, counts: DumpCounts, options: ImportOptions): Promise<Omit<ImportSummary, 'seconds'>> {
+async function merge(client: pg.ClientBase, counts: DumpCounts, options: ImportOptions): Promise<Omit<ImportSummary, 'seconds' | 'mergeSeconds'>> {
   await client.query('ANALYZE kbo_listed');
   await client.query('LOCK TABLE enterprise IN SHARE ROW EXCLUSIVE MODE');
   const result = await client.query<Record<'added' | 'deactivated' | 'reactivated' | 'active' | 'held', string>>(MERGE);
@@ -124,6 +127,8 @@ async function merge(client: pg.ClientBase, counts: DumpCounts, options: ImportO
   }
   return { rows: counts.rows, listedActive: counts.active, added, deactivated, reactivated, unchanged: held - deactivated - reactivated };
 }
+
+const secondsSince = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e9;
 
 /**
  * PostgreSQL: COPY of one number per line, a batch of numbers per CopyData message (a

@@ -38,13 +38,16 @@ describe('import-kbo', () => {
   it('imports, then a second import of the same dump changes nothing', async () => {
     const first = await hsmpAdmin(service, ['--json', 'import-kbo', file('full.csv', dump(numbers)), '--reason', 'monthly dump']);
     expect(first.code).toBe(0);
-    expect(JSON.parse(first.stdout)).toMatchObject({ rows: 200, listedActive: 200, added: 200, deactivated: 0, reactivated: 0 });
+    const summary = JSON.parse(first.stdout);
+    expect(summary).toMatchObject({ rows: 200, listedActive: 200, added: 200, deactivated: 0, reactivated: 0 });
+    expect(summary.mergeSeconds).toBeGreaterThan(0);
+    expect(summary.mergeSeconds).toBeLessThan(summary.seconds);
     expect(await collect(numbers[0])).toBe('200');
     const before = await snapshot();
     // A blank line at the very end is harmless; the same dump otherwise.
     const again = await hsmpAdmin(service, ['import-kbo', file('full.csv', dump(numbers, '\r\n'))]);
     expect(again.code).toBe(0);
-    expect(again.stdout).toMatch(/^imported 200 rows in [\d.]+ s \(\d+ rows\/s\): added 0, reactivated 0, deactivated 0, unchanged 200\n$/);
+    expect(again.stdout).toMatch(/^imported 200 rows in [\d.]+ s \(\d+ rows\/s; merge [\d.]+ s\): added 0, reactivated 0, deactivated 0, unchanged 200\n$/);
     const after = await snapshot();
     expect(after.s).toBe(before.s);
     expect(Number(after.audits)).toBe(Number(before.audits) + 1); // the import itself is audited
