@@ -13,7 +13,7 @@ import { changeEnterprise, getEnterprise, seedDatasets, type EnterpriseAction } 
 import { GLOBAL_SUBJECT, type CounterKind, type DailyCounters, type QuotaPolicy } from '../quota';
 import type { Database } from '../store/database';
 import { KboDumpError } from '../kbo/dump-reader';
-import { ImportRefused, importKboDump } from '../kbo/importer';
+import { DumpTooLarge, ImportRefused, importKboDump } from '../kbo/importer';
 import { audited } from './audit';
 import type { Metrics } from './metrics';
 import { operatorAuth } from './operator-auth';
@@ -204,6 +204,7 @@ export function createAdminApp(options: AdminAppOptions): express.Express {
     const summary = await importKboDump(database, req, {
       force: query.force === 'true',
       maxDeactivateShare: config.importMaxDeactivateShare,
+      maxBytes: config.importMaxBytes,
       audit: { operator: operatorOf(res), reason: query.reason },
     });
     logger.info({ operator: operatorOf(res), ...summary }, 'CBE dump imported');
@@ -241,6 +242,7 @@ export function createAdminApp(options: AdminAppOptions): express.Express {
     if (error instanceof BadRequest) return sendProblem(res, 400, 'bad-request', error.message);
     if (error instanceof NotFound) return sendProblem(res, 404, 'not-found', error.message);
     if (error instanceof KboDumpError) return sendProblem(res, 422, 'malformed-dump', `${error.message}; nothing was changed`);
+    if (error instanceof DumpTooLarge) return sendProblem(res, 413, 'dump-too-large', `${error.message}; nothing was changed`);
     if (error instanceof ImportRefused) return sendProblem(res, 409, 'import-refused', `${error.message}; nothing was changed`);
     const status = (error as { status?: number }).status;
     if (status === 400 || status === 413 || status === 415) return sendProblem(res, status, 'bad-request', (error as Error).message);

@@ -53,6 +53,7 @@ export interface Config {
   redisPrefix: string;
   /** A CBE import that would deactivate more than this share of the active registry needs --force. */
   importMaxDeactivateShare: number;
+  importMaxBytes: number;
   devPkiDir: string;
   devRevocationPort: number;
   logLevel: string;
@@ -147,6 +148,8 @@ const schema = z.object({
   REDIS_URL: optionalText.refine((v) => v === undefined || /^rediss?:\/\//.test(v), { error: 'expected a redis:// URL' }),
   HSMP_REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]{1,64}$/, 'expected 1-64 letters, digits, colon, dash or underscore').default('hsmp'),
   HSMP_IMPORT_MAX_DEACTIVATE_SHARE: z.coerce.number({ error: 'expected a share between 0 and 1' }).min(0, 'expected a share between 0 and 1').max(1, 'expected a share between 0 and 1').default(0.05),
+  // The CBE enterprise.csv is ~110 MB for 2 million rows: 5 times that leaves room to grow.
+  HSMP_IMPORT_MAX_BYTES: positiveInt(512 * 1024 * 1024),
   HSMP_DEV_PKI_DIR: z.string().default('./certs/dev'),
   HSMP_DEV_REVOCATION_PORT: port(8889),
   HSMP_WORKERS: positiveInt(1),
@@ -199,6 +202,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     redisUrl: e.REDIS_URL,
     redisPrefix: e.HSMP_REDIS_PREFIX,
     importMaxDeactivateShare: e.HSMP_IMPORT_MAX_DEACTIVATE_SHARE,
+    importMaxBytes: e.HSMP_IMPORT_MAX_BYTES,
     devPkiDir: path.resolve(e.HSMP_DEV_PKI_DIR),
     devRevocationPort: e.HSMP_DEV_REVOCATION_PORT,
     logLevel: e.HSMP_LOG_LEVEL,

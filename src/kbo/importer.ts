@@ -12,12 +12,14 @@ import { kboActiveNumbers, type DumpCounts } from './dump-reader';
  *   new active numbers become participants; numbers hsmp holds as active that the dump no
  *   longer lists become inactive (HSMP-012); inactive ones the dump lists again become active
  *   unless an operator removed them; migrated ones stay migrated.
- * A malformed dump, or one that would deactivate more than `maxDeactivateShare` of the active
- * registry without `force`, rolls everything back: nothing changes.
+ * A malformed dump, a dump of more than `maxBytes`, or one that would deactivate more than
+ * `maxDeactivateShare` of the active registry without `force`, rolls everything back: nothing
+ * changes.
  */
 export interface ImportOptions {
   force: boolean;
   maxDeactivateShare: number;
+  maxBytes: number;
   audit: { operator: string; reason?: string };
 }
 
@@ -46,6 +48,13 @@ export class ImportRefused extends Error {
   }
 }
 
+export class DumpTooLarge extends Error {
+  constructor(readonly maxBytes: number) {
+    super(`the dump is larger than ${maxBytes} bytes (HSMP_IMPORT_MAX_BYTES)`);
+    this.name = 'DumpTooLarge';
+  }
+}
+
 export async function importKboDump(database: Database, source: Readable, options: ImportOptions): Promise<ImportSummary> {
   const started = process.hrtime.bigint();
   const connection = await database.connectForLongWork();
@@ -62,7 +71,7 @@ export async function importKboDump(database: Database, source: Readable, option
     // request it came on: the caller can still answer.
     const body = source.pipe(new PassThrough());
     try {
-      await pipeline([body, ...dump.stages, ...sink]);
+      await pipeline([body, byteLimit(options.maxBytes), ...dump.stages, ...sink]);
     } catch (error) {
       source.unpipe(body);
       source.resume();
@@ -126,6 +135,16 @@ async function merge(client: pg.ClientBase, counts: DumpCounts, options: ImportO
     throw new ImportRefused(deactivated, active, options.maxDeactivateShare);
   }
   return { rows: counts.rows, listedActive: counts.active, added, deactivated, reactivated, unchanged: held - deactivated - reactivated };
+}
+
+function byteLimit(maxBytes: number): Transform {
+  let bytes = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      bytes += chunk.length;
+      callback(bytes > maxBytes ? new DumpTooLarge(maxBytes) : null, chunk);
+    },
+  });
 }
 
 const secondsSince = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e9;

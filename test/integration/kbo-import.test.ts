@@ -13,6 +13,9 @@ const dotted = (n: string) => `${n.slice(0, 4)}.${n.slice(4, 7)}.${n.slice(7)}`;
 const line = (n: string) => `"${dotted(n)}","AC","000","2","014","","09-08-1960"`;
 const dump = (list: string[], extra = '') => [HEADER, ...list.map(line)].join('\r\n') + '\r\n' + extra;
 
+/** Room for the dumps below (~12 kB for 200 rows), not for the oversized one. */
+const MAX_BYTES = 64 * 1024;
+
 let service: TestService;
 let dir: string;
 const file = (name: string, content: string | Buffer) => {
@@ -26,7 +29,7 @@ const snapshot = async () =>
 
 beforeAll(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'hsmp-kbo-'));
-  service = await startTestService({ env: { HSMP_IMPORT_MAX_DEACTIVATE_SHARE: '0.1' } });
+  service = await startTestService({ env: { HSMP_IMPORT_MAX_DEACTIVATE_SHARE: '0.1', HSMP_IMPORT_MAX_BYTES: String(MAX_BYTES) } });
 });
 afterAll(async () => {
   await service?.stop();
@@ -104,6 +107,18 @@ describe('import-kbo', () => {
     expect(problem.detail).toMatch(reason);
     expect(problem.detail).toMatch(/nothing was changed$/);
     if (lineNumber !== undefined) expect(problem.detail).toMatch(new RegExp(`^line ${lineNumber}: `));
+    expect(await snapshot()).toEqual(before);
+  });
+
+  it('refuses a dump larger than HSMP_IMPORT_MAX_BYTES with 413 and changes nothing', async () => {
+    const before = await snapshot();
+    // Valid rows all the way, so that only its size can refuse it.
+    const many = Array.from({ length: 2 * Math.ceil(MAX_BYTES / line(numbers[0]).length) }, (_, i) => withCheckDigits(String(3000000 + i).padStart(8, '0')));
+    const oversized = dump(many);
+    expect(oversized.length).toBeGreaterThan(MAX_BYTES);
+    const result = await hsmpAdmin(service, ['import-kbo', file('oversized.csv', oversized)]);
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim().split('\n').pop()).toBe(`hsmp-admin: the dump is larger than ${MAX_BYTES} bytes (HSMP_IMPORT_MAX_BYTES); nothing was changed (HTTP 413)`);
     expect(await snapshot()).toEqual(before);
   });
 
