@@ -107,7 +107,7 @@ function requestedEnvironment(query: string, defaultEnvironment: Environment): s
   return values.length === 0 ? defaultEnvironment : values.length === 1 ? values[0] : '';
 }
 
-export function normalizeIp(address: string): string {
+function normalizeIp(address: string): string {
   return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
 }
 

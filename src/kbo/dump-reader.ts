@@ -99,12 +99,12 @@ class RowValidator extends Transform {
       if (header.join(',') !== KBO_HEADER.join(',')) return callback(new KboDumpError(1, `header must be ${KBO_HEADER.join(',')}`));
       return callback();
     }
-    const number = this.readRow(fields);
-    if (number === undefined) return callback(new KboDumpError(this.line, this.whyNotARow(fields)));
+    const row = this.readRow(fields);
+    if (row !== null && typeof row === 'object') return callback(new KboDumpError(this.line, row.refused));
     this.counts.rows++;
-    if (number === null) return callback();
+    if (row === null) return callback();
     this.counts.active++;
-    this.batch.push(number);
+    this.batch.push(row);
     if (this.batch.length < BATCH_SIZE) return callback();
     const full = this.batch;
     this.batch = [];
@@ -117,24 +117,20 @@ class RowValidator extends Transform {
     callback(null, this.batch.length > 0 ? this.batch : undefined);
   }
 
-  /** The ten-digit number of an active row, null for a valid row of another status, undefined for a bad row. */
-  private readRow(fields: string[]): string | null | undefined {
-    if (fields.length !== KBO_HEADER.length || fields.some(holdsLineBreak)) return undefined;
+  /**
+   * The ten-digit number of an active row, null for a valid row of another status, or why the
+   * row is refused (only then is a reason built: this runs two million times per import).
+   */
+  private readRow(fields: string[]): string | null | { refused: string } {
+    if (fields.length !== KBO_HEADER.length) return { refused: `expected ${KBO_HEADER.length} fields, found ${fields.length} (a cut or badly quoted line)` };
+    if (fields.some(holdsLineBreak)) return { refused: 'a field holds a line break (a badly quoted line)' };
     const [dotted, status, , , , , startDate] = fields;
     const number = tenDigits(dotted);
-    if (number === null || !STATUS.test(status) || !isDate(startDate) || !this.listed.addOnce(number)) return undefined;
+    if (number === null) return { refused: `EnterpriseNumber "${dotted.slice(0, 40)}" is not a valid enterprise number (dddd.ddd.ddd, mod 97)` };
+    if (!STATUS.test(status)) return { refused: `Status "${status.slice(0, 40)}" is not a status code` };
+    if (!isDate(startDate)) return { refused: `StartDate "${startDate.slice(0, 40)}" is not a dd-mm-yyyy date` };
+    if (!this.listed.addOnce(number)) return { refused: `EnterpriseNumber "${dotted}" is listed twice` };
     return status === ACTIVE_STATUS ? number : null;
-  }
-
-  /** Why readRow refused the row: the slow path, taken once per import at most. */
-  private whyNotARow(fields: string[]): string {
-    if (fields.length !== KBO_HEADER.length) return `expected ${KBO_HEADER.length} fields, found ${fields.length} (a cut or badly quoted line)`;
-    if (fields.some(holdsLineBreak)) return 'a field holds a line break (a badly quoted line)';
-    const [dotted, status, , , , , startDate] = fields;
-    if (tenDigits(dotted) === null) return `EnterpriseNumber "${dotted.slice(0, 40)}" is not a valid enterprise number (dddd.ddd.ddd, mod 97)`;
-    if (!STATUS.test(status)) return `Status "${status.slice(0, 40)}" is not a status code`;
-    if (!isDate(startDate)) return `StartDate "${startDate.slice(0, 40)}" is not a dd-mm-yyyy date`;
-    return `EnterpriseNumber "${dotted}" is listed twice`;
   }
 }
 
