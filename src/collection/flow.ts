@@ -1,5 +1,6 @@
 import type { Environment } from '../domain/environment';
 import { HsmpError } from '../domain/errors';
+import type { MigrationRecord } from '../domain/migration-record';
 import { parseParticipantId, type BelgianParticipant } from '../participants/participant-id';
 import type { AccessPoint } from '../tls/authenticator';
 
@@ -16,12 +17,6 @@ export interface QuotaStatus {
   remaining: number;
   /** Seconds until the counter resets (Brussels midnight). */
   resetSeconds: number;
-}
-
-export interface MigrationRecord {
-  participant: BelgianParticipant;
-  environment: Environment;
-  migrationKey: string;
 }
 
 export interface CollectionRequest {

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import accepts from 'accepts';
 import { create } from 'xmlbuilder2';
-import type { MigrationRecord } from '../collection/flow';
+import type { MigrationRecord } from '../domain/migration-record';
 import type { HsmpError } from '../domain/errors';
 import { PARTICIPANT_SCHEME } from '../participants/participant-id';
 

@@ -1,6 +1,7 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import Papa from 'papaparse';
 import { hasValidCheckDigits } from '../participants/participant-id';
+import { EnterpriseNumberSet } from '../domain/enterprise-number-set';
 
 /**
  * Reads the CBE (KBO) open-data enterprise.csv into batches of the enterprise numbers listed
@@ -80,7 +81,7 @@ class RowValidator extends Transform {
   private line = 0;
   /** An empty line is only harmless at the very end of the file. */
   private emptyLine = 0;
-  private readonly listed = new ListedNumbers();
+  private readonly listed = new EnterpriseNumberSet();
   private batch: string[] = [];
 
   constructor() {
@@ -158,23 +159,6 @@ function daysInMonth(year: number, month: number): number {
 }
 
 const holdsLineBreak = (field: string) => field.includes('\n');
-
-/**
- * The numbers seen so far, one bit each: the check digits follow from the first eight
- * digits, which stay below 2·10⁷ (a number starts with 0 or 1), so 2.5 MB cover them all.
- */
-class ListedNumbers {
-  private readonly bits = new Uint8Array(20_000_000 / 8);
-
-  addOnce(tenDigits: string): boolean {
-    const body = Number(tenDigits.slice(0, 8));
-    const mask = 1 << (body & 7);
-    const index = body >> 3;
-    if (this.bits[index] & mask) return false;
-    this.bits[index] |= mask;
-    return true;
-  }
-}
 
 function countNewlines(text: string): number {
   let n = 0;
