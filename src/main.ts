@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import cluster from 'node:cluster';
+import path from 'node:path';
 import { ConfigError, loadConfig, type Config } from './config/config';
 import { createLogger, type Logger } from './log';
 import { datasetNumbers } from './participants/datasets';
@@ -7,6 +8,8 @@ import { seedDatasets } from './participants/registry';
 import { devPkiPaths, ensureDevPki } from './pki/dev-pki';
 import { startRevocationResponder, type RevocationResponder } from './pki/revocation-responder';
 import { startService, type ServiceFiles } from './service';
+import type { DevSml } from './sml';
+import { devMigrateCommand, devSmlEndpoint, startDevSmlForDevPki } from './sml/dev-deployment';
 import { TrustStoreError } from './tls';
 
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -27,6 +30,8 @@ async function main(): Promise<void> {
   const isWorker = cluster.isWorker;
 
   let responder: RevocationResponder | undefined;
+  let devSml: DevSml | undefined;
+  const devSmlBaseUrl = `https://localhost:${config.devSmlPort}`;
   const files: ServiceFiles = { tlsCert: config.tlsCertFile ?? '', tlsKey: config.tlsKeyFile ?? '', trustStoreManifest: config.trustStoreManifest ?? '' };
   if (usesDevPki) {
     const revocationBaseUrl = `http://127.0.0.1:${config.devRevocationPort}`;
@@ -38,11 +43,30 @@ async function main(): Promise<void> {
     if (!isWorker && config.revocation.mode !== 'off') {
       responder = await startRevocationResponder(config.devPkiDir, index, { host: '127.0.0.1', port: config.devRevocationPort });
     }
+    // The development SML plays the SML of every environment whose SML is not configured.
+    const smlUnconfigured = config.environments.some((e) => !config.sml.endpoints[e]?.url);
+    if (config.sml.enabled && smlUnconfigured) {
+      if (!isWorker) {
+        devSml = await startDevSmlForDevPki({
+          pkiDir: config.devPkiDir,
+          index,
+          smpId: config.smpId,
+          port: config.devSmlPort,
+          delayMs: config.devSmlDelayMs,
+          statePath: path.join(config.dataDir, 'dev-sml.json'),
+        });
+      }
+      files.smlFallback = (environment) => devSmlEndpoint(config.devPkiDir, devSmlBaseUrl, environment);
+    }
   }
-  if (!isWorker && config.workers > 1) return runPrimary(config, logger, responder, usesDevPki);
+  const closeDevServices = async () => {
+    await responder?.close();
+    await devSml?.close();
+  };
+  if (!isWorker && config.workers > 1) return runPrimary(config, logger, closeDevServices, usesDevPki);
 
   const service = await startService(config, files, { logger }).catch(async (error: unknown) => {
-    await responder?.close();
+    await closeDevServices();
     throw error;
   });
   if (service.database.kind === 'embedded') {
@@ -50,15 +74,15 @@ async function main(): Promise<void> {
     await seedDatasets(client, [datasetNumbers(1)]).finally(() => client.release());
   }
   logger.info({ public: service.publicUrl, admin: service.adminUrl, database: service.database.kind, quotas: config.redisUrl ? 'redis' : 'memory', worker: cluster.worker?.id }, 'hsmp-mtci started');
-  if (usesDevPki && !isWorker) printHowToCall(config, service.publicUrl);
+  if (usesDevPki && !isWorker) printHowToCall(config, service.publicUrl, devSml ? devSmlBaseUrl : undefined);
 
   onStop(logger, async () => {
     await service.close();
-    await responder?.close();
+    await closeDevServices();
   });
 }
 
-function runPrimary(config: Config, logger: Logger, responder: RevocationResponder | undefined, usesDevPki: boolean): void {
+function runPrimary(config: Config, logger: Logger, closeDevServices: () => Promise<void>, usesDevPki: boolean): void {
   let stopping = false;
   const fork = () => cluster.fork();
   for (let i = 0; i < config.workers; i++) fork();
@@ -84,7 +108,7 @@ function runPrimary(config: Config, logger: Logger, responder: RevocationRespond
           }),
       ),
     );
-    await responder?.close();
+    await closeDevServices();
   });
 }
 
@@ -106,7 +130,7 @@ function onStop(logger: Logger, close: () => Promise<void>): void {
   process.on('SIGINT', () => void stop('SIGINT'));
 }
 
-function printHowToCall(config: Config, publicUrl: string): void {
+function printHowToCall(config: Config, publicUrl: string, devSmlBaseUrl?: string): void {
   const dev = devPkiPaths(config.devPkiDir);
   const example = datasetNumbers(1)[1][0];
   const lines = [
@@ -121,6 +145,18 @@ function printHowToCall(config: Config, publicUrl: string): void {
     `Admin API: http://${config.adminHost}:${config.adminPort} (set HSMP_ADMIN_TOKENS to use it)`,
     '',
   ];
+  if (devSmlBaseUrl) {
+    const collect = `curl -sS --cacert ${dev.serverCa} --cert ${dev.clientCert('ap-production')} --key ${dev.clientKey('ap-production')} -H 'Accept: application/json' ${publicUrl}/hermes-rw/migrationKey/0208:${example}`;
+    lines.push(
+      `The development SML answers on ${devSmlBaseUrl}. Complete a migration as the new SMP (certificate smp-new):`,
+      `collect the key, hand it to the SML with Migrate, then reconcile; the next collection answers HSMP-013.`,
+      '',
+      `  KEY=$(${collect} | node -pe 'JSON.parse(require("fs").readFileSync(0, "utf8")).migrationKey')`,
+      `  ${devMigrateCommand(config.devPkiDir, devSmlBaseUrl, config.environment, `0208:${example}`)}`,
+      `  HSMP_ADMIN_TOKEN=<your token> npx hsmp-admin sml reconcile --force --reason 'dev migration'`,
+      '',
+    );
+  }
   process.stdout.write(lines.join('\n'));
 }
 

@@ -6,7 +6,8 @@ import type { TLSSocket } from 'node:tls';
 import { createAdminApp } from './admin/admin-app';
 import { createMetrics } from './admin/metrics';
 import type { CollectionSteps } from './collection/flow';
-import type { Config } from './config/config';
+import { resolveSmlEndpoints, type Config } from './config/config';
+import type { Environment } from './domain/environment';
 import { createPublicApp, type PublicRequest } from './http/public-app';
 import type { Logger } from './log';
 import { ParticipantRegistry, type CollectionContext } from './participants/registry';
@@ -14,6 +15,7 @@ import { MemoryCounters, QuotaGuard, QuotaPolicy, RedisCounters, type DailyCount
 import { openDatabase, type Database } from './store/database';
 import { KeyCipher, loadKeyEncryptionKey } from './store/key-cipher';
 import { migrate } from './store/migrate';
+import { KeyPreparer, PreparedKeys, Reconciler, SmlClient, SmlHealth } from './sml';
 import { CertificateAuthenticator, CertificateSource, RevocationChecker, TrustStore } from './tls';
 
 /** What the service needs that the configuration does not say: where its certificates are. */
@@ -21,6 +23,16 @@ export interface ServiceFiles {
   tlsCert: string;
   tlsKey: string;
   trustStoreManifest: string;
+  /** The SML of an environment whose SML is not configured: the development SML of a dev-PKI deployment. */
+  smlFallback?: (environment: Environment) => { url: string; certFile: string; keyFile: string; caFile: string };
+}
+
+/** The SML side of a running service; absent with HSMP_SML=off. */
+export interface RunningSml {
+  keys: PreparedKeys;
+  reconciler: Reconciler;
+  health: SmlHealth;
+  environments: Environment[];
 }
 
 export interface RunningService {
@@ -30,6 +42,7 @@ export interface RunningService {
   registry: ParticipantRegistry;
   policy: QuotaPolicy;
   counters: DailyCounters;
+  sml?: RunningSml;
   close(): Promise<void>;
 }
 
@@ -60,8 +73,31 @@ export async function startService(config: Config, files: ServiceFiles, { logger
   try {
     const applied = await migrate(database.pool);
     if (applied.length > 0) logger.info({ applied }, 'database migrations applied');
-    const registry = new ParticipantRegistry(database.pool, new KeyCipher(kek.key), { batchesInFlight: database.kind === 'embedded' ? 1 : 2 });
+    const registry = new ParticipantRegistry(database.pool, new KeyCipher(kek.key), {
+      batchesInFlight: database.kind === 'embedded' ? 1 : 2,
+      keysPreparedElsewhere: !config.sml.enabled,
+    });
     await registry.checkKeyEncryptionKey();
+
+    const endpoints = resolveSmlEndpoints(config, files.smlFallback);
+    const smlClients = new Map<Environment, SmlClient>();
+    for (const [environment, endpoint] of endpoints ?? []) {
+      const client = new SmlClient(
+        { url: endpoint.url, cert: readFileSync(endpoint.certFile), key: readFileSync(endpoint.keyFile), ...(endpoint.caFile ? { ca: readFileSync(endpoint.caFile) } : {}) },
+        { timeoutMs: config.sml.timeoutMs, observe: metrics.smlCall },
+      );
+      smlClients.set(environment, client);
+      closers.unshift(() => client.close());
+    }
+    const smlHealth = new SmlHealth(logger);
+    const keys = new PreparedKeys(registry, endpoints ? new KeyPreparer(smlClients, config.smpId, smlHealth) : undefined, logger);
+    let sml: RunningSml | undefined;
+    if (endpoints) {
+      const reconciler = new Reconciler(database, smlClients, { smpId: config.smpId, maxShare: config.sml.reconcileMaxShare, health: smlHealth, logger });
+      sml = { keys, reconciler, health: smlHealth, environments: [...smlClients.keys()] };
+      metrics.watchSml(smlHealth, sml.environments);
+      if (config.sml.reconcileIntervalSeconds > 0) closers.unshift(scheduleReconciliation(reconciler, sml.environments, config.sml.reconcileIntervalSeconds, logger));
+    }
 
     const counters: DailyCounters = config.redisUrl ? new RedisCounters(config.redisUrl, logger, config.redisPrefix) : new MemoryCounters();
     closers.unshift(() => counters.close());
@@ -79,7 +115,7 @@ export async function startService(config: Config, files: ServiceFiles, { logger
         authenticate: (environment) => authenticator.authenticate(presented, environment),
         admit: (ap) => quota.admit(ap, clientIp),
         servedEnvironments: config.environments,
-        lookup: (ap, participant, environment) => registry.collect(participant, environment, context(ap)),
+        lookup: (ap, participant, environment) => keys.collect(participant, environment, context(ap)),
         recordRefusal: (ap, error, request) => {
           registry
             .recordRefusal(context(ap), request.requestedEnvironment, error.participantId ?? request.rawParticipantId, error.code)
@@ -115,7 +151,7 @@ export async function startService(config: Config, files: ServiceFiles, { logger
     await listen(publicServer, config.port, config.host);
     closers.unshift(() => closeServer(publicServer));
 
-    const adminApp = createAdminApp({ config, database, policy, counters, metrics, logger, now });
+    const adminApp = createAdminApp({ config, database, policy, counters, metrics, logger, now, sml });
     const adminServer = http.createServer(adminApp);
     await listen(adminServer, config.adminPort, config.adminHost);
     closers.unshift(() => closeServer(adminServer));
@@ -127,6 +163,7 @@ export async function startService(config: Config, files: ServiceFiles, { logger
       registry,
       policy,
       counters,
+      sml,
       close: async () => {
         for (const close of closers) await close();
       },
@@ -135,6 +172,24 @@ export async function startService(config: Config, files: ServiceFiles, { logger
     for (const close of closers) await Promise.resolve(close()).catch(() => undefined);
     throw error;
   }
+}
+
+/**
+ * Every interval, each environment whose last reconciliation (by any instance sharing the
+ * database) is older than 90 % of the interval; the advisory lock keeps the others out.
+ */
+function scheduleReconciliation(reconciler: Reconciler, environments: Environment[], intervalSeconds: number, logger: Logger): () => void {
+  const timer = setInterval(() => {
+    void (async () => {
+      for (const environment of environments) {
+        await reconciler
+          .reconcile(environment, { operator: 'scheduler', skipIfReconciledWithinSeconds: intervalSeconds * 0.9 })
+          .catch((error: unknown) => logger.error({ err: error, environment }, 'scheduled SML reconciliation failed'));
+      }
+    })();
+  }, intervalSeconds * 1000);
+  timer.unref();
+  return () => clearInterval(timer);
 }
 
 function listen(server: http.Server, port: number, host: string): Promise<void> {

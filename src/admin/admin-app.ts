@@ -14,6 +14,9 @@ import { GLOBAL_SUBJECT, type CounterKind, type DailyCounters, type QuotaPolicy 
 import type { Database } from '../store/database';
 import { KboDumpError } from '../kbo/dump-reader';
 import { DumpTooLarge, ImportRefused, importKboDump } from '../kbo/importer';
+import { ReconcileBusy, ReconcileRefused, SmlFault, SmlUnavailable } from '../sml';
+import type { SmlHealthState } from '../sml/preparer';
+import type { RunningSml } from '../service';
 import { audited } from './audit';
 import type { Metrics } from './metrics';
 import { operatorAuth } from './operator-auth';
@@ -30,10 +33,20 @@ export interface AdminAppOptions {
   metrics: Metrics;
   logger: Logger;
   now?: () => Date;
+  /** Absent with HSMP_SML=off. */
+  sml?: RunningSml;
 }
 
 class BadRequest extends Error {}
 class NotFound extends Error {}
+class Conflict extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
 
 const reason = z.string().trim().min(1).max(1000).optional();
 const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'expected YYYY-MM-DD');
@@ -54,6 +67,15 @@ const allowanceGrant = z
   .refine((g) => Date.parse(g.to) > Date.parse(g.from), { error: '"to" must be after "from"' });
 const withReason = z.object({ reason }).default({});
 const seedRequest = z.object({ datasets: z.number().int().min(1).max(MAX_DATASETS).default(1), reason }).default({ datasets: 1 });
+const smlReconcile = z.object({ environment: z.enum(ENVIRONMENTS).optional(), force: z.boolean().default(false), reason }).default({ force: false });
+const smlPrepare = z
+  .object({
+    environment: z.enum(ENVIRONMENTS).optional(),
+    after: z.string().regex(/^[01]\d{9}$/, 'expected an enterprise number of 10 digits').optional(),
+    limit: z.number().int().min(1).max(1000).default(100),
+    reason,
+  })
+  .default({ limit: 100 });
 const logQuery = z.object({
   day: day.optional(),
   operator: z.string().max(128).optional(),
@@ -84,8 +106,12 @@ export function createAdminApp(options: AdminAppOptions): express.Express {
       pool.query('SELECT 1').then(() => 'ok', () => 'unavailable'),
       counters.ready().then(() => (config.redisUrl ? 'ok' : 'not used (in-memory counters)'), () => 'unavailable'),
     ]);
-    const ready = db === 'ok' && redis !== 'unavailable';
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', database: db, redis });
+    // A deployment the SML refuses (SMP id, certificate) is not ready: no new key can work.
+    // An SML that is merely unreachable is reported, not held against this instance.
+    const sml = options.sml ? Object.fromEntries(options.sml.environments.map((e) => [e, describeSml(options.sml!.health.state(e))])) : 'off';
+    const smlRefuses = options.sml?.environments.some((e) => options.sml!.health.state(e).deploymentOk === false) ?? false;
+    const ready = db === 'ok' && redis !== 'unavailable' && !smlRefuses;
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', database: db, redis, sml });
   });
   app.get('/metrics', async (_req, res) => {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
@@ -236,11 +262,43 @@ export function createAdminApp(options: AdminAppOptions): express.Express {
     res.json({ entries: rows, next: rows.length === q.limit ? rows[rows.length - 1].id : null });
   });
 
+  const smlOf = (asked: Environment | undefined): { sml: RunningSml; environments: Environment[] } => {
+    const sml = options.sml;
+    if (!sml) throw new Conflict('sml-off', 'HSMP_SML is off: this deployment does not talk to the SML');
+    if (asked && !sml.environments.includes(asked)) throw new BadRequest(`environment: ${asked} is not served by this deployment`);
+    return { sml, environments: asked ? [asked] : sml.environments };
+  };
+
+  admin.post('/sml/reconcile', async (req, res) => {
+    const body = parse(smlReconcile, req.body ?? {});
+    const { sml, environments } = smlOf(body.environment);
+    const summaries = [];
+    for (const environment of environments) {
+      summaries.push(await sml.reconciler.reconcile(environment, { force: body.force, operator: operatorOf(res), reason: body.reason }));
+    }
+    res.json({ reconciliations: summaries });
+  });
+
+  admin.post('/sml/prepare', async (req, res) => {
+    const body = parse(smlPrepare, req.body ?? {});
+    const { sml, environments } = smlOf(body.environment);
+    if (environments.length !== 1) throw new BadRequest('environment: name one environment (this deployment serves several)');
+    const progress = await sml.keys.prepareBatch(environments[0], body.after ?? '', body.limit);
+    if (progress.prepared > 0 || progress.notOurs > 0) {
+      await audited(pool, { operator: operatorOf(res), action: 'sml-prepare', target: environments[0], reason: body.reason, details: { after: body.after ?? null } }, async () => progress);
+    }
+    res.json(progress);
+  });
+
   app.use(ADMIN_PREFIX, admin);
   app.use((_req, res) => sendProblem(res, 404, 'not-found', 'no such admin resource'));
   app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
     if (error instanceof BadRequest) return sendProblem(res, 400, 'bad-request', error.message);
     if (error instanceof NotFound) return sendProblem(res, 404, 'not-found', error.message);
+    if (error instanceof Conflict) return sendProblem(res, 409, error.code, error.message);
+    if (error instanceof ReconcileRefused) return sendProblem(res, 409, 'reconcile-refused', `${error.message}; nothing was changed`, { summary: error.summary });
+    if (error instanceof ReconcileBusy) return sendProblem(res, 409, 'reconcile-busy', error.message);
+    if (error instanceof SmlFault || error instanceof SmlUnavailable) return sendProblem(res, 503, 'sml-unavailable', `${error.message}; nothing was changed`);
     if (error instanceof KboDumpError) return sendProblem(res, 422, 'malformed-dump', `${error.message}; nothing was changed`);
     if (error instanceof DumpTooLarge) return sendProblem(res, 413, 'dump-too-large', `${error.message}; nothing was changed`);
     if (error instanceof ImportRefused) return sendProblem(res, 409, 'import-refused', `${error.message}; nothing was changed`);
@@ -266,6 +324,12 @@ function enterpriseNumber(raw: string): string {
   const parsed = parseParticipantId(raw);
   if (!parsed) throw new BadRequest(`not a valid enterprise number: ${raw.slice(0, 64)}`);
   return parsed.enterpriseNumber;
+}
+
+function describeSml(state: SmlHealthState): string {
+  if (state.deploymentOk === false) return `refuses this SMP: ${state.lastProblem?.message ?? 'unknown'}`;
+  if (state.reachable === false) return `unreachable: ${state.lastProblem?.message ?? 'unknown'}`;
+  return state.reachable ? 'ok' : 'not called yet';
 }
 
 function splitUser(subject: string): { environment: string; seatId: string } {

@@ -1,4 +1,7 @@
 import client from 'prom-client';
+import type { Environment } from '../domain/environment';
+import type { SmlHealth } from '../sml/preparer';
+import type { SmlCallObserver } from '../sml/client';
 
 /** Prometheus metrics of one service instance (a registry of its own, so tests can run several). */
 export interface Metrics {
@@ -7,6 +10,9 @@ export interface Metrics {
   certificateCache(hit: boolean): void;
   /** Where the blocks-in-force gauge reads its value, once the quota policy exists. */
   watchBlocks(count: () => number): void;
+  smlCall: SmlCallObserver;
+  /** Where the SML deployment gauge reads its value. */
+  watchSml(health: SmlHealth, environments: Environment[]): void;
 }
 
 export function createMetrics(): Metrics {
@@ -39,8 +45,39 @@ export function createMetrics(): Metrics {
     labelNames: ['result'],
     registers: [registry],
   });
+  const smlRequests = new client.Counter({
+    name: 'hsmp_sml_requests_total',
+    help: 'Calls of the SML participant service by operation and outcome (ok, fault_<kind>, timeout, network, protocol)',
+    labelNames: ['operation', 'outcome'],
+    registers: [registry],
+  });
+  const smlLatency = new client.Histogram({
+    name: 'hsmp_sml_request_seconds',
+    help: 'Time of one SML call, answered or not',
+    labelNames: ['operation'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  let smlStates: () => Array<[Environment, boolean | undefined]> = () => [];
+  new client.Gauge({
+    name: 'hsmp_sml_deployment_ok',
+    help: 'Per environment: 1 while the SML accepts this SMP (id and certificate), 0 once it refused them; absent before the first call',
+    labelNames: ['environment'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [environment, ok] of smlStates()) if (ok !== undefined) this.set({ environment }, ok ? 1 : 0);
+    },
+  });
   return {
     registry,
+    smlCall: (operation, outcome, seconds) => {
+      smlRequests.inc({ operation, outcome });
+      smlLatency.observe({ operation }, seconds);
+    },
+    watchSml: (health, environments) => {
+      smlStates = () => environments.map((e) => [e, health.state(e).deploymentOk]);
+    },
     observe: (code, seconds) => {
       requests.inc({ code });
       latency.observe(seconds);

@@ -59,6 +59,21 @@ export interface Config {
   logLevel: string;
   /** Worker processes sharing the listeners (Node's cluster module). */
   workers: number;
+  sml: SmlConfig;
+  devSmlPort: number;
+  /** Added to every answer of the development SML (benchmarks, tests). */
+  devSmlDelayMs: number;
+}
+
+/** SPEC §8 / §9: each environment's SML and the SMP certificate hsmp presents to it. */
+export interface SmlConfig {
+  enabled: boolean;
+  endpoints: Partial<Record<Environment, { url?: string; certFile?: string; keyFile?: string }>>;
+  caFile?: string;
+  timeoutMs: number;
+  /** 0: only on demand. */
+  reconcileIntervalSeconds: number;
+  reconcileMaxShare: number;
 }
 
 const port = (fallback: number) =>
@@ -153,6 +168,19 @@ const schema = z.object({
   HSMP_DEV_PKI_DIR: z.string().default('./certs/dev'),
   HSMP_DEV_REVOCATION_PORT: port(8889),
   HSMP_WORKERS: positiveInt(1),
+  HSMP_SML: z.enum(['on', 'off'], { error: 'expected on or off' }).default('on'),
+  HSMP_SML_URL_TEST: optionalText.refine((v) => v === undefined || /^https:\/\//.test(v), { error: 'expected an https:// URL' }),
+  HSMP_SML_URL_PRODUCTION: optionalText.refine((v) => v === undefined || /^https:\/\//.test(v), { error: 'expected an https:// URL' }),
+  HSMP_SML_CERT_TEST: existingFile,
+  HSMP_SML_KEY_TEST: existingFile,
+  HSMP_SML_CERT_PRODUCTION: existingFile,
+  HSMP_SML_KEY_PRODUCTION: existingFile,
+  HSMP_SML_CA: existingFile,
+  HSMP_SML_TIMEOUT_MS: positiveInt(10_000),
+  HSMP_SML_RECONCILE_INTERVAL: z.coerce.number({ error: 'expected a whole number of seconds' }).int('expected a whole number of seconds').min(0, 'expected 0 or more seconds').default(3600),
+  HSMP_SML_RECONCILE_MAX_SHARE: z.coerce.number({ error: 'expected a share between 0 and 1' }).min(0, 'expected a share between 0 and 1').max(1, 'expected a share between 0 and 1').default(0.1),
+  HSMP_DEV_SML_PORT: port(8890),
+  HSMP_DEV_SML_DELAY_MS: z.coerce.number({ error: 'expected milliseconds' }).int('expected whole milliseconds').min(0, 'expected 0 or more milliseconds').default(0),
   HSMP_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -207,5 +235,46 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     devRevocationPort: e.HSMP_DEV_REVOCATION_PORT,
     logLevel: e.HSMP_LOG_LEVEL,
     workers: e.HSMP_WORKERS,
+    sml: {
+      enabled: e.HSMP_SML === 'on',
+      endpoints: {
+        test: { url: e.HSMP_SML_URL_TEST, certFile: e.HSMP_SML_CERT_TEST, keyFile: e.HSMP_SML_KEY_TEST },
+        production: { url: e.HSMP_SML_URL_PRODUCTION, certFile: e.HSMP_SML_CERT_PRODUCTION, keyFile: e.HSMP_SML_KEY_PRODUCTION },
+      },
+      caFile: e.HSMP_SML_CA,
+      timeoutMs: e.HSMP_SML_TIMEOUT_MS,
+      reconcileIntervalSeconds: e.HSMP_SML_RECONCILE_INTERVAL,
+      reconcileMaxShare: e.HSMP_SML_RECONCILE_MAX_SHARE,
+    },
+    devSmlPort: e.HSMP_DEV_SML_PORT,
+    devSmlDelayMs: e.HSMP_DEV_SML_DELAY_MS,
   };
+}
+
+/**
+ * The SML endpoint of every served environment, or a ConfigError naming what is missing
+ * (SPEC §8: with HSMP_SML=on, a served environment without its SML URL and certificate refuses
+ * to start). `fallback` fills what is not configured: the development SML of a dev-PKI
+ * deployment. Undefined when HSMP_SML=off.
+ */
+export function resolveSmlEndpoints(
+  config: Config,
+  fallback?: (environment: Environment) => { url: string; certFile: string; keyFile: string; caFile: string },
+): Map<Environment, { url: string; certFile: string; keyFile: string; caFile?: string }> | undefined {
+  if (!config.sml.enabled) return undefined;
+  const resolved = new Map<Environment, { url: string; certFile: string; keyFile: string; caFile?: string }>();
+  for (const environment of config.environments) {
+    const given = config.sml.endpoints[environment] ?? {};
+    const suffix = environment.toUpperCase();
+    if (!given.url && !given.certFile && !given.keyFile && fallback) {
+      resolved.set(environment, fallback(environment));
+      continue;
+    }
+    const missing = [!given.url && `HSMP_SML_URL_${suffix}`, !given.certFile && `HSMP_SML_CERT_${suffix}`, !given.keyFile && `HSMP_SML_KEY_${suffix}`].filter(Boolean);
+    if (missing.length > 0) {
+      throw new ConfigError(`${missing.join(', ')}: HSMP_SML=on and the ${environment} environment is served, so its SML URL, certificate and key are needed (or HSMP_SML=off)`);
+    }
+    resolved.set(environment, { url: given.url!, certFile: given.certFile!, keyFile: given.keyFile!, caFile: config.sml.caFile });
+  }
+  return resolved;
 }

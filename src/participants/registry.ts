@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { MigrationRecord } from '../collection/flow';
+import type { MigrationRecord } from '../domain/migration-record';
 import type { Environment } from '../domain/environment';
 import { HsmpError, type HsmpCode } from '../domain/errors';
 import type { KeyCipher } from '../store/key-cipher';
@@ -30,11 +30,19 @@ interface Refusal {
   outcome: string;
 }
 
-type CollectedRow = { outcome: string; key_ciphertext: Buffer | null };
+type CollectedRow = { outcome: string; key_ciphertext: Buffer | null; prepared: boolean };
+
+/** A key handed out by `collect`, and whether the SML already holds it (SPEC §9). */
+export interface CollectedKey {
+  record: MigrationRecord;
+  prepared: boolean;
+}
 
 export interface RegistryOptions {
   /** Batches of collections in the database at once; the pool needs one connection each. */
   batchesInFlight: number;
+  /** HSMP_SML=off: another system prepares the keys, so a new key counts as prepared. */
+  keysPreparedElsewhere: boolean;
 }
 
 /** Bounds one hsmp_collect_many call well inside the statement timeout. */
@@ -54,19 +62,88 @@ export class ParticipantRegistry {
   constructor(
     private readonly pool: pg.Pool,
     private readonly cipher: KeyCipher,
-    options: RegistryOptions,
+    private readonly options: RegistryOptions,
   ) {
     const groupOptions = { maxInFlight: options.batchesInFlight, maxBatch: MAX_BATCH };
     this.collections = new GroupCommit((batch) => this.collectBatch(batch), groupOptions);
     this.refusals = new GroupCommit((batch) => this.logRefusals(batch), groupOptions);
   }
 
-  async collect(participant: BelgianParticipant, environment: Environment, context: CollectionContext): Promise<MigrationRecord> {
-    const { outcome, key_ciphertext: ciphertext } = await this.collections.submit({ participant, environment, context });
+  async collect(participant: BelgianParticipant, environment: Environment, context: CollectionContext): Promise<CollectedKey> {
+    const { outcome, key_ciphertext: ciphertext, prepared } = await this.collections.submit({ participant, environment, context });
     if (outcome !== '200') throw new HsmpError(outcome as HsmpCode, { participantId: participant.value });
     const row = keyRow(participant, environment);
     if (!ciphertext) throw new Error(`no key stored for ${row} after a 200`);
-    return { participant, environment, migrationKey: this.cipher.decrypt(ciphertext, row) };
+    return { record: { participant, environment, migrationKey: this.cipher.decrypt(ciphertext, row) }, prepared };
+  }
+
+  /**
+   * The SML holds the key now: mark it prepared (only if it is still the participant's key)
+   * and turn the request's 'SML-PENDING' log row into its 200, in one statement.
+   */
+  async markPrepared(record: MigrationRecord, requestId: string | undefined): Promise<void> {
+    try {
+      await this.pool.query({
+        name: 'hsmp_mark_prepared',
+        text: `WITH marked AS (
+                 UPDATE migration_key SET prepared_at = now()
+                  WHERE enterprise_number = $1 AND environment = $2 AND key_digest = $3 AND prepared_at IS NULL)
+               UPDATE collection_log SET outcome = '200'
+                WHERE $4::uuid IS NOT NULL AND enterprise_number = $1 AND request_id = $4 AND outcome = 'SML-PENDING'`,
+        values: [record.participant.enterpriseNumber, record.environment, this.cipher.digest(record.migrationKey), requestId ?? null],
+      });
+    } catch (error) {
+      throw asDatabaseError(error);
+    }
+  }
+
+  /** The real outcome of a collection whose key the SML did not take (HSMP-013, HSMP-999). */
+  async settlePendingCollection(participant: BelgianParticipant, requestId: string, outcome: string): Promise<void> {
+    await this.pool.query({
+      name: 'hsmp_settle_pending',
+      text: `UPDATE collection_log SET outcome = $3 WHERE enterprise_number = $1 AND request_id = $2 AND outcome = 'SML-PENDING'`,
+      values: [participant.enterpriseNumber, requestId, outcome],
+    });
+  }
+
+  /**
+   * Up to `limit` active enterprises after `after` (enterprise-number order) whose key in this
+   * environment the SML does not hold yet, each with its key: a new one is issued here exactly
+   * as a first collection would (the primary key decides against a concurrent collection).
+   */
+  async keysToPrepare(environment: Environment, after: string, limit: number): Promise<{ keys: MigrationRecord[]; next?: string }> {
+    const { rows } = await this.pool.query<{ enterprise_number: string }>(
+      `SELECT e.enterprise_number FROM enterprise e
+         LEFT JOIN migration_key k ON k.enterprise_number = e.enterprise_number AND k.environment = $1
+        WHERE e.status = 'active' AND k.prepared_at IS NULL AND e.enterprise_number > $2
+        ORDER BY e.enterprise_number LIMIT $3`,
+      [environment, after, limit],
+    );
+    if (rows.length === 0) return { keys: [] };
+    const participants = rows.map((r) => participantOf(r.enterprise_number));
+    const candidates = participants.map((participant) => {
+      const candidate = generateMigrationKey();
+      return { ciphertext: this.cipher.encrypt(candidate, keyRow(participant, environment)), digest: this.cipher.digest(candidate) };
+    });
+    const numbers = participants.map((p) => p.enterpriseNumber);
+    await this.pool.query(
+      `INSERT INTO migration_key (enterprise_number, environment, key_ciphertext, key_digest)
+       SELECT n, $1, c, d FROM unnest($2::char(10)[], $3::bytea[], $4::bytea[]) AS t(n, c, d) ORDER BY n
+       ON CONFLICT (enterprise_number, environment) DO NOTHING`,
+      [environment, numbers, candidates.map((c) => c.ciphertext), candidates.map((c) => c.digest)],
+    );
+    // A statement of its own, so that it sees the keys concurrent collections committed meanwhile.
+    const { rows: keys } = await this.pool.query<{ enterprise_number: string; key_ciphertext: Buffer }>(
+      'SELECT enterprise_number, key_ciphertext FROM migration_key WHERE environment = $1 AND enterprise_number = ANY($2::char(10)[]) AND prepared_at IS NULL ORDER BY enterprise_number',
+      [environment, numbers],
+    );
+    return {
+      keys: keys.map((k) => {
+        const participant = participantOf(k.enterprise_number);
+        return { participant, environment, migrationKey: this.cipher.decrypt(k.key_ciphertext, keyRow(participant, environment)) };
+      }),
+      ...(rows.length === limit ? { next: numbers[numbers.length - 1] } : {}),
+    };
   }
 
   /** Logs a refusal decided before the lookup (010, 001 for garbage, quota refusals). */
@@ -83,8 +160,8 @@ export class ParticipantRegistry {
     try {
       result = await this.pool.query({
         name: 'hsmp_collect_many',
-        text: `SELECT ordinal, outcome, key_ciphertext
-                 FROM hsmp_collect_many($1::char(10)[], $2::text[], $3::bytea[], $4::bytea[], $5::uuid[], $6::text[], $7::text[], $8::text[], $9::text[])`,
+        text: `SELECT ordinal, outcome, key_ciphertext, prepared
+                 FROM hsmp_collect_many($1::char(10)[], $2::text[], $3::bytea[], $4::bytea[], $5::uuid[], $6::text[], $7::text[], $8::text[], $9::text[], $10::boolean)`,
         values: [
           batch.map((c) => c.participant.enterpriseNumber),
           batch.map((c) => c.environment),
@@ -95,6 +172,7 @@ export class ParticipantRegistry {
           batch.map((c) => c.context.fingerprint),
           batch.map((c) => c.context.clientIp),
           batch.map((c) => c.participant.value),
+          this.options.keysPreparedElsewhere,
         ],
       });
     } catch (error) {
@@ -152,6 +230,9 @@ export async function changeEnterprise(client: pg.ClientBase, enterpriseNumber: 
       RETURNING old.status AS before, e.status AS after`,
     [enterpriseNumber],
   );
+  // A migrated enterprise's key was used by its new SMP: restored, it gets a fresh key (and the
+  // SML a fresh PrepareToMigrate) on its next collection, never the spent one.
+  if (rows[0]?.before === 'migrated' && rows[0].after === 'active') await client.query('DELETE FROM migration_key WHERE enterprise_number = $1', [enterpriseNumber]);
   return rows[0];
 }
 
@@ -178,6 +259,10 @@ async function upsertEnterprises(client: pg.ClientBase, numbers: string[], statu
      WHERE enterprise.status <> EXCLUDED.status OR enterprise.removed_by_operator`,
     [numbers, status],
   );
+}
+
+function participantOf(enterpriseNumber: string): BelgianParticipant {
+  return { enterpriseNumber, value: `0208:${enterpriseNumber}` };
 }
 
 /** The associated data that binds a key's ciphertext to its participant and environment. */

@@ -16,6 +16,8 @@ export const CLIENT_CASES = [
   'ap-production',
   'ap-test',
   'smp-production',
+  'smp-test',
+  'smp-new',
   'expired',
   'not-yet-valid',
   'untrusted',
@@ -103,7 +105,11 @@ export async function generateDevPki({ dir, revocationBaseUrl, now = new Date() 
   const clients: Record<ClientCase, Issued> = {
     'ap-production': client('PBE000001', cas['ap-production'], 'ap-production', validFor(365)),
     'ap-test': client('PBE000002', cas['ap-test'], 'ap-test', validFor(365)),
+    // hsmp's own SMP certificates, presented to the development SML of each environment.
     'smp-production': client('SBE000003', cas['smp-production'], 'smp-production', validFor(365)),
+    'smp-test': client('SBE000009', cas['smp-test'], 'smp-test', validFor(365)),
+    // The new SMP that completes a migration (Migrate) in the development SML.
+    'smp-new': client('SBE000010', cas['smp-test'], 'smp-test', validFor(365)),
     expired: client('PBE000004', cas['ap-production'], 'ap-production', { from: new Date(now.getTime() - 30 * DAY), to: new Date(now.getTime() - DAY) }),
     'not-yet-valid': client('PBE000005', cas['ap-production'], 'ap-production', { from: new Date(now.getTime() + DAY), to: new Date(now.getTime() + 30 * DAY) }),
     untrusted: client('PBE000006', impostor, 'ap-production', validFor(365)),
@@ -149,14 +155,15 @@ export async function generateDevPki({ dir, revocationBaseUrl, now = new Date() 
   return index;
 }
 
-/** The index of an existing dev PKI, or undefined when it is missing, made for another URL or about to expire. */
+/** The index of an existing dev PKI, or undefined when it is missing, older than its cases, made for another URL or about to expire. */
 export function readDevPki(dir: string, revocationBaseUrl: string, now = new Date()): DevPkiIndex | undefined {
   const paths = devPkiPaths(dir);
   if (!existsSync(paths.index) || !existsSync(paths.serverKey)) return undefined;
   try {
     const index = JSON.parse(readFileSync(paths.index, 'utf8')) as DevPkiIndex;
     const ageDays = (now.getTime() - Date.parse(index.generatedAt)) / DAY;
-    return index.revocationBaseUrl === revocationBaseUrl && ageDays >= 0 && ageDays < 300 ? index : undefined;
+    const complete = CLIENT_CASES.every((c) => c in index.seatIds && existsSync(paths.clientCert(c)));
+    return complete && index.revocationBaseUrl === revocationBaseUrl && ageDays >= 0 && ageDays < 300 ? index : undefined;
   } catch {
     return undefined;
   }

@@ -130,7 +130,7 @@ describe('collections travel in batches (group commit)', () => {
     const slots = [...fresh[5]].reverse().flatMap((n) => [[n, 'test'], [n, 'production']]);
     const requestIds = slots.map((_, i) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`);
     const { rows } = await service.database.pool.query(
-      `SELECT ordinal, outcome FROM hsmp_collect_many($1::char(10)[], $2::text[], $3::bytea[], $4::bytea[], $5::uuid[], $6::text[], $7::text[], $8::text[], $9::text[])`,
+      `SELECT ordinal, outcome FROM hsmp_collect_many($1::char(10)[], $2::text[], $3::bytea[], $4::bytea[], $5::uuid[], $6::text[], $7::text[], $8::text[], $9::text[], false)`,
       [slots.map(([n]) => n), slots.map(([, e]) => e), slots.map((_, i) => Buffer.from(`ciphertext ${i}`)), slots.map((_, i) => Buffer.from(`digest ${i}`)), requestIds, slots.map(() => 'PBE000001'), slots.map(() => 'f'), slots.map(() => '127.0.0.1'), slots.map(([n]) => `0208:${n}`)],
     );
     expect(rows.every((r: { outcome: string }) => r.outcome === '200')).toBe(true);

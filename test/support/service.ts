@@ -8,6 +8,10 @@ import { loadConfig } from '../../src/config/config';
 import { createLogger } from '../../src/log';
 import { startService, type RunningService } from '../../src/service';
 import { clientAgent, testPki } from './pki';
+import type { DevSml } from '../../src/sml';
+import { devSmlEndpoint, startDevSmlForDevPki } from '../../src/sml/dev-deployment';
+import type { DevPkiIndex } from '../../src/pki/dev-pki';
+import { readFileSync } from 'node:fs';
 import { randomBytes, createHash } from 'node:crypto';
 
 /**
@@ -18,6 +22,8 @@ import { randomBytes, createHash } from 'node:crypto';
 export interface TestService extends RunningService {
   env: Record<string, string>;
   operatorToken: string;
+  /** The development SML this service prepares its keys with (shared with `sameStoreAs`). */
+  devSml: DevSml;
   get(path: string, options?: RequestOptions): Promise<TestResponse>;
   admin(method: string, path: string, body?: unknown, token?: string): Promise<TestResponse>;
   stop(): Promise<void>;
@@ -44,6 +50,8 @@ export interface TestServiceOptions {
   now?: () => Date;
   /** Receives the service's JSON log lines (at info level). */
   logLines?: string[];
+  /** A development SML to use instead of a fresh one (stopped by its owner). */
+  devSml?: DevSml;
 }
 
 export const TEST_OPERATOR = 'tester';
@@ -84,9 +92,23 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
   };
   if (!('DATABASE_URL' in storeEnv) && options.env?.DATABASE_URL === undefined) delete env.DATABASE_URL;
   const config = loadConfig(env);
-  const running = await startService(config, { tlsCert: pki.serverCert, tlsKey: pki.serverKey, trustStoreManifest: config.trustStoreManifest ?? pki.manifest }, {
+  const sharedSml = options.devSml ?? options.sameStoreAs?.devSml;
+  const devSml = sharedSml ?? (await startDevSmlForDevPki({ pkiDir: pki.dir, index: devPkiIndex(), smpId: config.smpId, port: 0 }));
+  const running = await startService(
+    config,
+    {
+      tlsCert: pki.serverCert,
+      tlsKey: pki.serverKey,
+      trustStoreManifest: config.trustStoreManifest ?? pki.manifest,
+      smlFallback: (environment) => devSmlEndpoint(pki.dir, devSml.url, environment),
+    },
+    {
     logger: options.logLines ? createLogger('info', { write: (line: string) => void options.logLines?.push(line) }) : createLogger(config.logLevel),
-    now: options.now,
+      now: options.now,
+    },
+  ).catch(async (error: unknown) => {
+    if (!sharedSml) await devSml.close();
+    throw error;
   });
 
   let closing: Promise<void> | undefined;
@@ -96,11 +118,13 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
     close: closeOnce,
     env,
     operatorToken,
+    devSml,
     get: (p, o = {}) => call(running.publicUrl + p, o.method ?? 'GET', { accept: o.accept ?? 'application/xml', ...o.headers }, undefined, clientAgent(o.certificate ?? 'ap-production')),
     admin: (method, p, body, token = operatorToken) =>
       call(running.adminUrl + p, method, { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, body === undefined ? undefined : JSON.stringify(body)),
     stop: async () => {
       await closeOnce();
+      if (!sharedSml) await devSml.close();
       await dropDatabase?.();
       rmSync(dataDir, { recursive: true, force: true });
     },
@@ -112,6 +136,10 @@ export async function call(url: string, method: string, headers: Record<string, 
   const response = await request(url, { method: method as 'GET', headers, body, dispatcher });
   const text = await response.body.text();
   return { status: response.statusCode, headers: response.headers, body: text, json: () => JSON.parse(text) };
+}
+
+function devPkiIndex(): DevPkiIndex {
+  return JSON.parse(readFileSync(testPki().index, 'utf8')) as DevPkiIndex;
 }
 
 async function createDatabase(serverUrl: string): Promise<{ url: string; drop: () => Promise<void> }> {
