@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import cluster from 'node:cluster';
 import path from 'node:path';
-import { ConfigError, loadConfig, type Config } from './config/config';
+import { ConfigError, loadConfig, resolveSmlEndpoints, type Config } from './config/config';
 import { createLogger, type Logger } from './log';
 import { datasetNumbers } from './participants/datasets';
 import { seedDatasets } from './participants/registry';
@@ -58,6 +58,13 @@ async function main(): Promise<void> {
       }
       files.smlFallback = (environment) => devSmlEndpoint(config.devPkiDir, devSmlBaseUrl, environment);
     }
+  }
+  try {
+    resolveSmlEndpoints(config, files.smlFallback);
+  } catch (error) {
+    await responder?.close();
+    await devSml?.close();
+    return fail(error);
   }
   const closeDevServices = async () => {
     await responder?.close();

@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { ConfigError, loadConfig } from '../../src/config/config';
+import { ConfigError, loadConfig, resolveSmlEndpoints } from '../../src/config/config';
+import { testPki } from '../support/pki';
 
 const MAIN = path.resolve(__dirname, '..', '..', 'src', 'main.js');
 
@@ -60,9 +61,50 @@ describe('configuration', () => {
     expect(config.revocation.order).toEqual(['crl', 'ocsp']);
   });
 
+  it('SML: on by default, every variable of SPEC §8 read, bad values refused', () => {
+    const defaults = loadConfig({}).sml;
+    expect(defaults).toMatchObject({ enabled: true, timeoutMs: 10_000, reconcileIntervalSeconds: 3600, reconcileMaxShare: 0.1 });
+    const config = loadConfig({
+      HSMP_SML: 'on',
+      HSMP_ENVIRONMENTS: 'test,production',
+      HSMP_SML_URL_PRODUCTION: 'https://sml.example/edelivery-sml/manageparticipantidentifier',
+      HSMP_SML_CERT_PRODUCTION: __filename,
+      HSMP_SML_KEY_PRODUCTION: __filename,
+      HSMP_SML_TIMEOUT_MS: '2500',
+      HSMP_SML_RECONCILE_INTERVAL: '0',
+      HSMP_SML_RECONCILE_MAX_SHARE: '0.25',
+    });
+    expect(config.sml.endpoints.production).toEqual({ url: 'https://sml.example/edelivery-sml/manageparticipantidentifier', certFile: __filename, keyFile: __filename });
+    expect(config.sml).toMatchObject({ timeoutMs: 2500, reconcileIntervalSeconds: 0, reconcileMaxShare: 0.25 });
+    for (const [env, message] of [
+      [{ HSMP_SML: 'maybe' }, /^HSMP_SML: expected on or off/],
+      [{ HSMP_SML_URL_TEST: 'http://sml.example' }, /^HSMP_SML_URL_TEST: expected an https:\/\/ URL/],
+      [{ HSMP_SML_RECONCILE_MAX_SHARE: '2' }, /^HSMP_SML_RECONCILE_MAX_SHARE: /],
+      [{ HSMP_SML_CERT_TEST: '/nonexistent.pem' }, /^HSMP_SML_CERT_TEST: file not found/],
+    ] as const) {
+      expect(() => loadConfig(env)).toThrow(message);
+    }
+  });
+
+  it('SML on: a served environment without its SML URL, certificate and key is a configuration error', () => {
+    const config = loadConfig({ HSMP_ENVIRONMENTS: 'test,production', HSMP_SML_URL_TEST: 'https://smk.example/manageparticipantidentifier', HSMP_SML_CERT_TEST: __filename, HSMP_SML_KEY_TEST: __filename });
+    expect(() => resolveSmlEndpoints(config)).toThrow(/^HSMP_SML_URL_PRODUCTION, HSMP_SML_CERT_PRODUCTION, HSMP_SML_KEY_PRODUCTION: HSMP_SML=on and the production environment is served/);
+    const partial = loadConfig({ HSMP_SML_URL_TEST: 'https://smk.example/manageparticipantidentifier' });
+    expect(() => resolveSmlEndpoints(partial)).toThrow(/^HSMP_SML_CERT_TEST, HSMP_SML_KEY_TEST: /);
+    // The development SML fills only environments that name nothing of their own.
+    const dev = { url: 'https://localhost:8890/production/manageparticipantidentifier', certFile: 'c', keyFile: 'k', caFile: 'ca' };
+    expect(resolveSmlEndpoints(config, () => dev)?.get('production')).toEqual(dev);
+    expect(() => resolveSmlEndpoints(partial, () => dev)).toThrow(/^HSMP_SML_CERT_TEST/);
+    expect(resolveSmlEndpoints(loadConfig({ HSMP_SML: 'off' }))).toBeUndefined();
+  });
+
   it.each([
     [{ HSMP_PORT: 'abc' }, /^hsmp-mtci: configuration error: HSMP_PORT: /],
-    [{ HSMP_TRUSTSTORE: __filename, HSMP_TLS_CERT: __filename, HSMP_TLS_KEY: __filename }, /^hsmp-mtci: configuration error: trust store .*: /],
+    [
+      { HSMP_TRUSTSTORE: testPki().manifest, HSMP_TLS_CERT: testPki().serverCert, HSMP_TLS_KEY: testPki().serverKey },
+      /^hsmp-mtci: configuration error: HSMP_SML_URL_TEST, HSMP_SML_CERT_TEST, HSMP_SML_KEY_TEST: HSMP_SML=on and the test environment is served/,
+    ],
+    [{ HSMP_TRUSTSTORE: __filename, HSMP_TLS_CERT: __filename, HSMP_TLS_KEY: __filename, HSMP_SML: 'off' }, /^hsmp-mtci: configuration error: trust store .*: /],
   ])('the service exits 1 with one line on stderr for %j', (env, message) => {
     const run = spawnSync(process.execPath, [MAIN], { env: { PATH: process.env.PATH, ...env }, encoding: 'utf8', timeout: 30_000 });
     expect(run.status).toBe(1);
