@@ -101,9 +101,9 @@ export async function startDevSml(options: DevSmlOptions): Promise<DevSml> {
       if (ownerOf(registry, record.participant) !== caller) throw new Refusal('NotFound', `[ERR-110] the participant ${record.participant} is not registered by SMP ${caller}`);
       registry.prepared.set(record.participant, record.migrationKey);
     } else {
-      if (ownerOf(registry, record.participant) === caller) throw new Refusal('BadRequest', `[ERR-106] the participant ${record.participant} already belongs to SMP ${caller}`);
       const prepared = registry.prepared.get(record.participant);
       if (prepared === undefined) throw new Refusal('BadRequest', `[ERR-111] No migration record found for participant ${record.participant}`);
+      if (ownerOf(registry, record.participant) === caller) throw new Refusal('BadRequest', `[ERR-106] the participant ${record.participant} already belongs to SMP ${caller}`);
       if (prepared !== record.migrationKey) throw new Refusal('Unauthorized', `[ERR-101] the migration key for participant ${record.participant} is wrong`);
       registry.prepared.delete(record.participant);
       registry.owners.set(record.participant, caller);

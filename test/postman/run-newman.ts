@@ -30,6 +30,9 @@ const FOLDERS: Array<[string, ClientCase | 'none']> = [
   ['3.6 Security: revoked certificate', 'revoked'],
   ['3.7 Security: SMP certificate', 'smp-production'],
   ['3.8 Security: test AP certificate', 'ap-test'],
+  ['5.1 SML: collect a key (production AP certificate)', 'ap-production'],
+  ['5.2 SML: the new SMP completes the migration (smp-new certificate)', 'smp-new'],
+  ['5.3 SML: reconcile, then the participant is migrated (production AP certificate)', 'ap-production'],
 ];
 const BLACKLISTING = '4 Blacklisting (run against a deployment with a daily limit of 3)';
 
@@ -37,6 +40,7 @@ interface Server {
   child: ChildProcess;
   publicPort: number;
   adminPort: number;
+  devSmlPort: number;
   pkiDir: string;
   token: string;
   output: string[];
@@ -78,7 +82,12 @@ async function runFolder(server: Server, environment: unknown, folder: string, c
       {
         collection: COLLECTION,
         environment: environment as newman.NewmanRunOptions['environment'],
-        envVar: [{ key: 'baseUrl', value: `https://localhost:${server.publicPort}` }],
+        envVar: [
+          { key: 'baseUrl', value: `https://localhost:${server.publicPort}` },
+          { key: 'smlUrl', value: `https://localhost:${server.devSmlPort}` },
+          { key: 'adminUrl', value: `http://127.0.0.1:${server.adminPort}` },
+          { key: 'adminToken', value: server.token },
+        ],
         folder,
         reporters: ['cli'],
         reporter: { cli: { noSummary: false, noBanner: true } },
@@ -96,7 +105,7 @@ async function runFolder(server: Server, environment: unknown, folder: string, c
 }
 
 async function startServer(work: string, name: string, extraEnv: Record<string, string>): Promise<Server> {
-  const [publicPort, adminPort, revocationPort] = await freePorts(3);
+  const [publicPort, adminPort, revocationPort, devSmlPort] = await freePorts(4);
   const token = randomBytes(24).toString('base64url');
   const pkiDir = path.join(work, 'pki'); // made on the first start, kept for the second (its responder port differs: regenerated)
   const cleanups: Array<() => Promise<void>> = [];
@@ -106,6 +115,7 @@ async function startServer(work: string, name: string, extraEnv: Record<string, 
     HSMP_PORT: String(publicPort),
     HSMP_ADMIN_PORT: String(adminPort),
     HSMP_DEV_REVOCATION_PORT: String(revocationPort),
+    HSMP_DEV_SML_PORT: String(devSmlPort),
     HSMP_DEV_PKI_DIR: pkiDir,
     HSMP_DATA_DIR: path.join(work, `data-${name}`),
     HSMP_ENVIRONMENTS: 'test,production',
@@ -126,7 +136,7 @@ async function startServer(work: string, name: string, extraEnv: Record<string, 
   const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'src', 'main.js')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout!.on('data', (d: Buffer) => output.push(d.toString()));
   child.stderr!.on('data', (d: Buffer) => output.push(d.toString()));
-  const server: Server = { child, publicPort, adminPort, pkiDir, token, output, cleanup: async () => { for (const c of cleanups) await c(); } };
+  const server: Server = { child, publicPort, adminPort, devSmlPort, pkiDir, token, output, cleanup: async () => { for (const c of cleanups) await c(); } };
   await waitUntilReady(server);
   const seeded = await runCli(server, ['seed', '--datasets', '1', '--reason', 'newman run']);
   if (seeded.code !== 0) throw new Error(`hsmp-admin seed failed: ${seeded.output}`);
