@@ -6,6 +6,7 @@ import path from 'node:path';
 import { Pool, request } from 'undici';
 import { datasetNumbers } from '../src/participants/datasets';
 import { devPkiPaths, generateDevPki } from '../src/pki/dev-pki';
+import { benchSml, startBenchSml } from './sml';
 import { cpuSnapshot, freePorts, freshDatabase, ROOT, startOperatedServer, treePeakRssMb, type CpuSnapshot } from './support';
 
 /**
@@ -86,10 +87,14 @@ async function main(): Promise<void> {
   const tls = { ca: readFileSync(pki.serverCa), cert: readFileSync(pki.clientCert('ap-production')), key: readFileSync(pki.clientKey('ap-production')) };
   const runs: Record<string, Run> = {};
   const rss: Record<string, number> = {};
+  let smlLines: string[] = [];
+  // The service prepares each key with a development SML in this process; after the warm-up every
+  // key is prepared, so the measured windows hold no SML call (those are measured by benchSml).
+  const { sml, env: smlEnv } = await startBenchSml(pki);
   try {
     for (const workers of [1, 2]) {
       const bare = await startBare(pki, workers);
-      const service = await startHsmp(work, pki, databaseUrl, redisUrl, workers, revocationPort);
+      const service = await startHsmp(work, pki, databaseUrl, redisUrl, workers, revocationPort, smlEnv);
       try {
         for (const mode of ['keep-alive', 'handshake'] as const) {
           // Alternate the two, so neither always runs on a warmer machine.
@@ -102,10 +107,12 @@ async function main(): Promise<void> {
         await bare.stop();
       }
     }
+    smlLines = await benchSml(work, pki, databaseUrl, redisUrl);
   } finally {
+    await sml.close();
     rmSync(work, { recursive: true, force: true });
   }
-  report(runs, rss);
+  report(runs, rss, smlLines);
 }
 
 async function startBare(pki: ReturnType<typeof devPkiPaths>, workers: number): Promise<Target> {
@@ -129,7 +136,7 @@ async function startBare(pki: ReturnType<typeof devPkiPaths>, workers: number): 
   };
 }
 
-async function startHsmp(work: string, pki: ReturnType<typeof devPkiPaths>, serverUrl: string, redisUrl: string, workers: number, revocationPort: number): Promise<Target> {
+async function startHsmp(work: string, pki: ReturnType<typeof devPkiPaths>, serverUrl: string, redisUrl: string, workers: number, revocationPort: number, smlEnv: Record<string, string>): Promise<Target> {
   const database = await freshDatabase(serverUrl, `hsmp_bench_${workers}`);
   const server = await startOperatedServer(path.join(work, `data-${workers}`), {
     HSMP_TLS_CERT: pki.serverCert,
@@ -143,6 +150,7 @@ async function startHsmp(work: string, pki: ReturnType<typeof devPkiPaths>, serv
     HSMP_LIMIT_IP_DAILY: '1000000000',
     HSMP_LIMIT_GLOBAL_DAILY: '1000000000',
     HSMP_WORKERS: String(workers),
+    ...smlEnv,
   });
   const token = server.token;
   const seeded = await request(`${server.adminUrl}/admin/seed`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ datasets: 10 }) });
@@ -160,7 +168,7 @@ async function startHsmp(work: string, pki: ReturnType<typeof devPkiPaths>, serv
   };
 }
 
-function report(runs: Record<string, Run>, rss: Record<string, number>): void {
+function report(runs: Record<string, Run>, rss: Record<string, number>, smlLines: string[]): void {
   const run = (key: string) => runs[key];
   const lines = [`hsmp-mtci benchmark, ${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} cores, Node ${process.version}, ${SECONDS} s per run, ${CONNECTIONS} connections`];
   const columns = ['req/s', 'p50 ms', 'p99 ms', 'errors', 'cpu:server', 'postgres', 'redis', 'driver', 'total'];
@@ -180,9 +188,10 @@ function report(runs: Record<string, Run>, rss: Record<string, number>): void {
   lines.push('');
   lines.push(`ratios hsmp/bare: ${Object.entries(ratios).map(([k, v]) => `${k} ${v}`).join(', ')}   (targets: keep-alive >= 0.8, handshake >= 0.9)`);
   lines.push(`hsmp p99 at 32 keep-alive connections: ${run('hsmp keep-alive ×1').p99} ms (target <= 10)   peak RSS: ×1 ${rss['×1']} MB, ×2 ${rss['×2']} MB all processes (target < 250)`);
+  lines.push('', ...smlLines);
   console.log(lines.join('\n'));
   mkdirSync(path.join(ROOT, 'bench', 'results'), { recursive: true });
-  writeFileSync(path.join(ROOT, 'bench', 'results', 'bench.json'), JSON.stringify({ date: new Date().toISOString(), seconds: SECONDS, connections: CONNECTIONS, runs, ratios, peakRssMb: rss }, null, 2));
+  writeFileSync(path.join(ROOT, 'bench', 'results', 'bench.json'), JSON.stringify({ date: new Date().toISOString(), seconds: SECONDS, connections: CONNECTIONS, runs, ratios, peakRssMb: rss, sml: smlLines }, null, 2));
 }
 
 async function waitFor(check: () => Promise<boolean>): Promise<void> {
