@@ -27,8 +27,11 @@ export interface CollectionRequest {
 
 export interface CollectionSteps {
   authenticate(requestedEnvironment: string): Promise<AccessPoint>;
-  /** Refuses with 811/813/812 when a block is in force or this query exceeds a limit; else counts it. */
-  admit(accessPoint: AccessPoint): Promise<{ quota: QuotaStatus; refusal?: HsmpError }>;
+  /**
+   * Refuses with 811/813/812 when a block is in force or this query exceeds a limit; else counts
+   * it, and says how to give it back.
+   */
+  admit(accessPoint: AccessPoint): Promise<{ quota: QuotaStatus; refusal?: HsmpError; release?: () => Promise<void> }>;
   servedEnvironments: readonly Environment[];
   /** Refuses with 001/012/013, or returns the key; records the collection either way. */
   lookup(accessPoint: AccessPoint, participant: BelgianParticipant, environment: Environment): Promise<MigrationRecord>;
@@ -59,9 +62,23 @@ export async function collectMigrationKey(request: CollectionRequest, steps: Col
     if (!environment) throw refuse(new HsmpError('HSMP-010'));
     const participant = parseParticipantId(request.rawParticipantId);
     if (!participant) throw refuse(new HsmpError('HSMP-001', { participantId: request.rawParticipantId }));
-    outcome.record = await steps.lookup(accessPoint, participant, environment);
+    try {
+      outcome.record = await steps.lookup(accessPoint, participant, environment);
+    } catch (error) {
+      // A 5xx answered nothing: the query is given back, so that retrying through an outage
+      // never uses up a quota nor blacklists anyone (SPEC §2: nothing counted twice).
+      if (admission.release && isServerError(error)) {
+        await admission.release();
+        outcome.quota = { ...admission.quota, remaining: admission.quota.remaining + 1 };
+      }
+      throw error;
+    }
   } catch (error) {
     outcome.error = error;
   }
   return outcome;
+}
+
+function isServerError(error: unknown): boolean {
+  return !(error instanceof HsmpError) || error.status >= 500;
 }

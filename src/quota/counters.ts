@@ -27,6 +27,11 @@ export interface DayUsage {
 export interface DailyCounters {
   /** Counts one query against the three counters of `day` and returns the new values. */
   increment(day: string, keys: CounterKeys): Promise<Counts>;
+  /**
+   * Gives back one query that `increment` counted and that ended in a 5xx: nothing was answered,
+   * so it must not use up the caller's quota (SPEC §2: nothing counted twice for a retry).
+   */
+  release(day: string, keys: CounterKeys): Promise<void>;
   /** Forgets a counter of `day` (an operator reactivated its subject). */
   reset(day: string, kind: CounterKind, subject: string): Promise<void>;
   usage(day: string): Promise<DayUsage>;

@@ -19,6 +19,15 @@ export class MemoryCounters implements DailyCounters {
     return { user: bump(`user|${keys.user}`), ip: bump(`ip|${keys.ip}`), global: bump('global|*') };
   }
 
+  async release(day: string, keys: CounterKeys): Promise<void> {
+    const counts = this.days.get(day);
+    if (!counts) return;
+    for (const key of [`user|${keys.user}`, `ip|${keys.ip}`, 'global|*']) {
+      const n = counts.get(key) ?? 0;
+      if (n > 0) counts.set(key, n - 1);
+    }
+  }
+
   async reset(day: string, kind: CounterKind, subject: string): Promise<void> {
     this.days.get(day)?.delete(`${kind}|${kind === 'global' ? '*' : subject}`);
   }

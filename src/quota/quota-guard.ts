@@ -15,6 +15,8 @@ export interface Limits {
 export interface Admission {
   quota: QuotaStatus;
   refusal?: HsmpError;
+  /** Gives the counted query back (it ended in a 5xx); absent when nothing was counted. */
+  release?: () => Promise<void>;
 }
 
 export const GLOBAL_SUBJECT = '*';
@@ -49,7 +51,8 @@ export class QuotaGuard {
     const blockedBefore = this.blockInForce(user, ip);
     if (blockedBefore) return { quota: { limit, remaining: 0, resetSeconds }, refusal: blockedBefore };
 
-    const counts = await this.counters.increment(brusselsDay(now), { user, ip });
+    const day = brusselsDay(now);
+    const counts = await this.counters.increment(day, { user, ip });
     const quota = { limit, remaining: limit - counts.user, resetSeconds };
     const exceeded: Array<[CounterKind, string, number, number, HsmpError['code']]> = [
       ['user', user, counts.user, limit, 'HSMP-811'],
@@ -65,7 +68,11 @@ export class QuotaGuard {
       this.logger.warn({ kind, subject, count, limit: max }, 'daily limit exceeded: blocked until an operator reactivates');
       return { quota, refusal: new HsmpError(code) };
     }
-    return { quota };
+    const release = () =>
+      this.counters.release(day, { user, ip }).catch((error: unknown) => {
+        this.logger.error({ err: error, subject: user }, 'could not give back a query that ended in a 5xx');
+      });
+    return { quota, release };
   }
 
   private blockInForce(user: string, ip: string): HsmpError | undefined {

@@ -22,11 +22,22 @@ for i = 1, #KEYS do
 end
 return counts`;
 
+// Never below zero: an operator may have reset the counter between the increment and this.
+const RELEASE_ALL = `
+for i = 1, #KEYS do
+  local n = tonumber(redis.call('GET', KEYS[i]) or '0')
+  if n > 0 then redis.call('DECR', KEYS[i]) end
+end
+return 0`;
+
 const TTL_SECONDS = 2 * 24 * 3600;
 /** Queries per script run: bounds how long one run holds Redis. */
 const MAX_BATCH = 128;
 
-type RedisWithScript = Redis & { hsmpIncrementAll(numberOfKeys: number, ...keysThenTtl: Array<string | number>): Promise<number[]> };
+type RedisWithScript = Redis & {
+  hsmpIncrementAll(numberOfKeys: number, ...keysThenTtl: Array<string | number>): Promise<number[]>;
+  hsmpReleaseAll(numberOfKeys: number, ...keys: string[]): Promise<number>;
+};
 
 export class RedisCounters implements DailyCounters {
   private readonly redis: RedisWithScript;
@@ -48,6 +59,7 @@ export class RedisCounters implements DailyCounters {
       lazyConnect: true,
     }) as RedisWithScript;
     this.redis.defineCommand('hsmpIncrementAll', { lua: INCREMENT_ALL });
+    this.redis.defineCommand('hsmpReleaseAll', { lua: RELEASE_ALL });
     let down = false;
     this.redis.on('error', (error) => {
       if (!down) logger.warn({ err: error }, 'redis unavailable');
@@ -65,7 +77,15 @@ export class RedisCounters implements DailyCounters {
   }
 
   increment(day: string, keys: CounterKeys): Promise<Counts> {
-    return this.increments.submit([this.key(day, 'user', keys.user), this.key(day, 'ip', keys.ip), this.key(day, 'global', '*')]);
+    return this.increments.submit(this.keysOf(day, keys));
+  }
+
+  async release(day: string, keys: CounterKeys): Promise<void> {
+    await this.call(() => this.redis.hsmpReleaseAll(3, ...this.keysOf(day, keys)));
+  }
+
+  private keysOf(day: string, keys: CounterKeys): string[] {
+    return [this.key(day, 'user', keys.user), this.key(day, 'ip', keys.ip), this.key(day, 'global', '*')];
   }
 
   private async incrementBatch(batch: string[][]): Promise<Counts[]> {

@@ -220,7 +220,7 @@ describe('two instances sharing one database', () => {
 });
 
 describe('database outage', () => {
-  it('answers 503 with Retry-After within a bounded time while the database is cut off, and recovers by itself', async () => {
+  it('answers 503 with Retry-After within a bounded time while the database is cut off, and recovers by itself; the 503s cost no quota', async () => {
     const cleanups: Array<() => Promise<unknown>> = [];
     try {
       // The database the relay leads to: one of its own on the real server, or a PGlite socket.
@@ -250,7 +250,7 @@ describe('database outage', () => {
       const proxy = await startTcpProxy(target);
       cleanups.unshift(() => proxy.close());
       const cut = await startTestService({
-        env: { DATABASE_URL: urlThrough(proxy.port), HSMP_DB_POOL_SIZE: process.env.DATABASE_URL ? '4' : '1', HSMP_KEY_ENCRYPTION_KEY: keyEncryptionKey },
+        env: { DATABASE_URL: urlThrough(proxy.port), HSMP_DB_POOL_SIZE: process.env.DATABASE_URL ? '4' : '1', HSMP_KEY_ENCRYPTION_KEY: keyEncryptionKey, HSMP_LIMIT_USER_DAILY: '20' },
       });
       cleanups.unshift(() => cut.stop());
       const number = (await seed(cut))[1][3];
@@ -264,6 +264,15 @@ describe('database outage', () => {
       expect(during.json()).toMatchObject({ code: 'HSMP-999', status: 503 });
       expect(Number(during.headers['retry-after'])).toBeGreaterThan(0);
       expect(Date.now() - started).toBeLessThan(10_000);
+      // An access point retrying through the outage: 30 retries against a limit of 20 neither
+      // use up its quota nor blacklist it.
+      const remainingBefore = before.headers['ratelimit-remaining'];
+      expect(remainingBefore).toBe('19');
+      expect(during.headers['ratelimit-remaining']).toBe(remainingBefore);
+      for (let i = 0; i < 30; i++) {
+        const retry = await cut.get(route(number), { accept: 'application/json' });
+        expect({ status: retry.status, remaining: retry.headers['ratelimit-remaining'] }).toEqual({ status: 503, remaining: remainingBefore });
+      }
 
       await proxy.restore();
       let after = await cut.get(route(number), { accept: 'application/json' });
@@ -273,6 +282,8 @@ describe('database outage', () => {
       }
       expect(after.status).toBe(200);
       expect(after.json().migrationKey).toBe(before.json().migrationKey);
+      expect(after.headers['ratelimit-remaining']).toBe('18');
+      expect((await cut.admin('GET', '/admin/blocks')).json().users).toEqual([]);
     } finally {
       for (const cleanup of cleanups) await cleanup().catch(() => undefined);
     }

@@ -55,6 +55,22 @@ describe.each(backends)('%s', (_name, backendEnv) => {
     expect(refused.headers['ratelimit-remaining']).toBe('0');
   });
 
+  it('queries that end in 503 (the SML failing) are given back: 30 retries at limit 20, then a 200, no block', async () => {
+    const s = await service({ ...backendEnv, HSMP_LIMIT_USER_DAILY: '20' });
+    s.devSml.fault = 'internal-error';
+    // An access point retrying, one request after the other.
+    const statuses: number[] = [];
+    for (let i = 0; i < 30; i++) statuses.push((await s.get(route)).status);
+    expect(statuses).toEqual(Array(30).fill(503));
+    s.devSml.fault = undefined;
+    const answered = await s.get(route);
+    expect(answered.status).toBe(200);
+    expect(answered.headers['ratelimit-remaining']).toBe('19');
+    expect((await s.admin('GET', '/admin/blocks')).json().users).toEqual([]);
+    const usage = (await s.admin('GET', '/admin/usage')).json();
+    expect(usage.global.count).toBe(1);
+  });
+
   it('RateLimit headers describe the daily quota', async () => {
     const s = await service({ ...backendEnv, HSMP_LIMIT_USER_DAILY: '5' });
     const first = await s.get(route);

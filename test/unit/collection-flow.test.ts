@@ -83,4 +83,21 @@ describe('collection check order', () => {
     expect(codeOf(outcome.error)).toBe('HSMP-999');
     expect(outcome.record).toBeUndefined();
   });
+
+  it.each([
+    ['a 503 from the lookup', () => new HsmpError('HSMP-999', { status: 503 }), true],
+    ['an unexpected error (500)', () => new Error('boom'), true],
+    ['a 404 answer (013)', () => new HsmpError('HSMP-013'), false],
+  ])('%s: the counted query is given back only for a 5xx', async (_name, error, givenBack) => {
+    const released: string[] = [];
+    const s = steps({
+      admit: async () => ({ quota, release: async () => void released.push('released') }),
+      lookup: async () => {
+        throw error();
+      },
+    });
+    const outcome = await collectMigrationKey({ rawParticipantId: '0200065765', requestedEnvironment: 'test' }, s);
+    expect(released).toEqual(givenBack ? ['released'] : []);
+    expect(outcome.quota?.remaining).toBe(givenBack ? quota.remaining + 1 : quota.remaining);
+  });
 });
