@@ -76,7 +76,11 @@ export async function startService(config: Config, files: ServiceFiles, { logger
     const registry = new ParticipantRegistry(database.pool, new KeyCipher(kek.key), {
       batchesInFlight: database.kind === 'embedded' ? 1 : 2,
       keysPreparedElsewhere: !config.sml.enabled,
+      maxPendingRefusals: config.refusalLogMaxPending,
+      onRefusalsLost: metrics.collectionLogLost,
+      logger,
     });
+    closers.unshift(() => registry.close());
     await registry.checkKeyEncryptionKey();
 
     const endpoints = resolveSmlEndpoints(config, files.smlFallback);
@@ -116,11 +120,7 @@ export async function startService(config: Config, files: ServiceFiles, { logger
         admit: (ap) => quota.admit(ap, clientIp),
         servedEnvironments: config.environments,
         lookup: (ap, participant, environment) => keys.collect(participant, environment, context(ap)),
-        recordRefusal: (ap, error, request) => {
-          registry
-            .recordRefusal(context(ap), request.requestedEnvironment, error.participantId ?? request.rawParticipantId, error.code)
-            .catch((err: unknown) => logger.warn({ err, requestId }, 'could not record a refused collection'));
-        },
+        recordRefusal: (ap, error, request) => registry.recordRefusal(context(ap), request.requestedEnvironment, error.participantId ?? request.rawParticipantId, error.code),
       };
     };
 

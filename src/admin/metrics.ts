@@ -11,6 +11,8 @@ export interface Metrics {
   /** Where the blocks-in-force gauge reads its value, once the quota policy exists. */
   watchBlocks(count: () => number): void;
   smlCall: SmlCallObserver;
+  /** Collection-log rows given up on (refused by PostgreSQL alone, or left at shutdown). */
+  collectionLogLost(count: number): void;
   /** Where the SML deployment gauge reads its value. */
   watchSml(health: SmlHealth, environments: Environment[]): void;
 }
@@ -69,8 +71,14 @@ export function createMetrics(): Metrics {
       for (const [environment, ok] of smlStates()) if (ok !== undefined) this.set({ environment }, ok ? 1 : 0);
     },
   });
+  const logLost = new client.Counter({
+    name: 'hsmp_collection_log_lost_total',
+    help: 'Collection-log rows given up on: refused by PostgreSQL on their own, or still queued at shutdown',
+    registers: [registry],
+  });
   return {
     registry,
+    collectionLogLost: (count) => logLost.inc(count),
     smlCall: (operation, outcome, seconds) => {
       smlRequests.inc({ operation, outcome });
       smlLatency.observe({ operation }, seconds);

@@ -1,5 +1,5 @@
 import type { Environment } from '../domain/environment';
-import { HsmpError } from '../domain/errors';
+import { dependencyUnavailable, HsmpError } from '../domain/errors';
 import type { MigrationRecord } from '../domain/migration-record';
 import { parseParticipantId, type BelgianParticipant } from '../participants/participant-id';
 import type { AccessPoint } from '../tls/authenticator';
@@ -35,8 +35,8 @@ export interface CollectionSteps {
   servedEnvironments: readonly Environment[];
   /** Refuses with 001/012/013, or returns the key; records the collection either way. */
   lookup(accessPoint: AccessPoint, participant: BelgianParticipant, environment: Environment): Promise<MigrationRecord>;
-  /** Records a refusal decided before the lookup (811/813/812, 010, 001). */
-  recordRefusal(accessPoint: AccessPoint, error: HsmpError, request: CollectionRequest): void;
+  /** Records a refusal decided before the lookup (811/813/812, 010, 001); false when it cannot. */
+  recordRefusal(accessPoint: AccessPoint, error: HsmpError, request: CollectionRequest): boolean;
 }
 
 export interface CollectionOutcome {
@@ -53,16 +53,13 @@ export async function collectMigrationKey(request: CollectionRequest, steps: Col
     const accessPoint = (outcome.accessPoint = await steps.authenticate(requested));
     const admission = await steps.admit(accessPoint);
     outcome.quota = admission.quota;
-    const refuse = (error: HsmpError) => {
-      steps.recordRefusal(accessPoint, error, request);
-      return error;
-    };
+    const refuse = (error: HsmpError) => (steps.recordRefusal(accessPoint, error, request) ? error : dependencyUnavailable('collection log'));
     if (admission.refusal) throw refuse(admission.refusal);
-    const environment = steps.servedEnvironments.find((e) => e === requested);
-    if (!environment) throw refuse(new HsmpError('HSMP-010'));
-    const participant = parseParticipantId(request.rawParticipantId);
-    if (!participant) throw refuse(new HsmpError('HSMP-001', { participantId: request.rawParticipantId }));
     try {
+      const environment = steps.servedEnvironments.find((e) => e === requested);
+      if (!environment) throw refuse(new HsmpError('HSMP-010'));
+      const participant = parseParticipantId(request.rawParticipantId);
+      if (!participant) throw refuse(new HsmpError('HSMP-001', { participantId: request.rawParticipantId }));
       outcome.record = await steps.lookup(accessPoint, participant, environment);
     } catch (error) {
       // A 5xx answered nothing: the query is given back, so that retrying through an outage

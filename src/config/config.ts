@@ -61,6 +61,8 @@ export interface Config {
   workers: number;
   sml: SmlConfig;
   devSmlPort: number;
+  /** Refusals waiting for the collection log at most; beyond, a refusal is answered 503. */
+  refusalLogMaxPending: number;
   /** Added to every answer of the development SML (benchmarks, tests). */
   devSmlDelayMs: number;
 }
@@ -180,6 +182,7 @@ const schema = z.object({
   HSMP_SML_RECONCILE_INTERVAL: z.coerce.number({ error: 'expected a whole number of seconds' }).int('expected a whole number of seconds').min(0, 'expected 0 or more seconds').default(3600),
   HSMP_SML_RECONCILE_MAX_SHARE: z.coerce.number({ error: 'expected a share between 0 and 1' }).min(0, 'expected a share between 0 and 1').max(1, 'expected a share between 0 and 1').default(0.1),
   HSMP_DEV_SML_PORT: port(8890),
+  HSMP_REFUSAL_LOG_MAX_PENDING: positiveInt(10_000),
   HSMP_DEV_SML_DELAY_MS: z.coerce.number({ error: 'expected milliseconds' }).int('expected whole milliseconds').min(0, 'expected 0 or more milliseconds').default(0),
   HSMP_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -247,6 +250,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       reconcileMaxShare: e.HSMP_SML_RECONCILE_MAX_SHARE,
     },
     devSmlPort: e.HSMP_DEV_SML_PORT,
+    refusalLogMaxPending: e.HSMP_REFUSAL_LOG_MAX_PENDING,
     devSmlDelayMs: e.HSMP_DEV_SML_DELAY_MS,
   };
 }

@@ -5,6 +5,9 @@ import { HsmpError, type HsmpCode } from '../domain/errors';
 import type { KeyCipher } from '../store/key-cipher';
 import { asDatabaseError } from '../store/database';
 import { GroupCommit } from '../store/group-commit';
+import { storableText } from '../store/storable-text';
+import type { Logger } from '../log';
+import { RefusalLog } from './refusal-log';
 import { DATASET_TYPES, STATUS_OF_TYPE, type Dataset } from './datasets';
 import { generateMigrationKey } from './migration-key';
 import type { BelgianParticipant } from './participant-id';
@@ -23,13 +26,6 @@ interface Collection {
   context: CollectionContext;
 }
 
-interface Refusal {
-  context: CollectionContext;
-  environment: string;
-  participant: string;
-  outcome: string;
-}
-
 type CollectedRow = { outcome: string; key_ciphertext: Buffer | null; prepared: boolean };
 
 /** A key handed out by `collect`, and whether the SML already holds it (SPEC §9). */
@@ -43,6 +39,10 @@ export interface RegistryOptions {
   batchesInFlight: number;
   /** HSMP_SML=off: another system prepares the keys, so a new key counts as prepared. */
   keysPreparedElsewhere: boolean;
+  /** Refusals waiting to be logged at most; see RefusalLog. */
+  maxPendingRefusals: number;
+  onRefusalsLost(count: number): void;
+  logger: Logger;
 }
 
 /** Bounds one hsmp_collect_many call well inside the statement timeout. */
@@ -57,7 +57,7 @@ const MAX_BATCH = 256;
  */
 export class ParticipantRegistry {
   private readonly collections: GroupCommit<Collection, CollectedRow>;
-  private readonly refusals: GroupCommit<Refusal, void>;
+  private readonly refusals: RefusalLog;
 
   constructor(
     private readonly pool: pg.Pool,
@@ -66,7 +66,7 @@ export class ParticipantRegistry {
   ) {
     const groupOptions = { maxInFlight: options.batchesInFlight, maxBatch: MAX_BATCH };
     this.collections = new GroupCommit((batch) => this.collectBatch(batch), groupOptions);
-    this.refusals = new GroupCommit((batch) => this.logRefusals(batch), groupOptions);
+    this.refusals = new RefusalLog(pool, { maxPending: options.maxPendingRefusals, onLost: options.onRefusalsLost, logger: options.logger, maxBatch: MAX_BATCH });
   }
 
   async collect(participant: BelgianParticipant, environment: Environment, context: CollectionContext): Promise<CollectedKey> {
@@ -146,9 +146,17 @@ export class ParticipantRegistry {
     };
   }
 
-  /** Logs a refusal decided before the lookup (010, 001 for garbage, quota refusals). */
-  recordRefusal(context: CollectionContext, environment: string, participant: string, outcome: string): Promise<void> {
-    return this.refusals.submit({ context, environment: environment.slice(0, 32), participant: participant.slice(0, 256), outcome });
+  /**
+   * Logs a refusal decided before the lookup (010, 001 for garbage, quota refusals), behind the
+   * answer; false when the log cannot keep up (the refusal must then not be answered).
+   */
+  recordRefusal(context: CollectionContext, environment: string, participant: string, outcome: string): boolean {
+    return this.refusals.offer({ context, environment, participant, outcome });
+  }
+
+  /** Writes the refusals still queued (bounded time) before the pool closes. */
+  close(): Promise<void> {
+    return this.refusals.close();
   }
 
   private async collectBatch(batch: Collection[]): Promise<CollectedRow[]> {
@@ -168,7 +176,7 @@ export class ParticipantRegistry {
           candidates.map((c) => c.ciphertext),
           candidates.map((c) => c.digest),
           batch.map((c) => c.context.requestId),
-          batch.map((c) => c.context.seatId),
+          batch.map((c) => storableText(c.context.seatId)),
           batch.map((c) => c.context.fingerprint),
           batch.map((c) => c.context.clientIp),
           batch.map((c) => c.participant.value),
@@ -181,24 +189,6 @@ export class ParticipantRegistry {
     const answers: CollectedRow[] = new Array(batch.length);
     for (const row of result.rows) answers[row.ordinal - 1] = row;
     return answers;
-  }
-
-  private async logRefusals(batch: Refusal[]): Promise<void[]> {
-    await this.pool.query({
-      name: 'hsmp_log_refusals',
-      text: `INSERT INTO collection_log (request_id, seat_id, certificate_fingerprint, client_ip, environment, participant, outcome)
-             SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])`,
-      values: [
-        batch.map((r) => r.context.requestId),
-        batch.map((r) => r.context.seatId),
-        batch.map((r) => r.context.fingerprint),
-        batch.map((r) => r.context.clientIp),
-        batch.map((r) => r.environment),
-        batch.map((r) => r.participant),
-        batch.map((r) => r.outcome),
-      ],
-    });
-    return new Array<void>(batch.length);
   }
 
   /** Refuses to run with a key-encryption key other than the one the database was written with. */

@@ -1,13 +1,11 @@
-import { PGlite } from '@electric-sql/pglite';
-import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import { request } from 'undici';
 import { datasetNumbers, type Dataset } from '../../src/participants/datasets';
 import { satisfiesSmlKeyRule } from '../../src/participants/migration-key';
 import { withCheckDigits } from '../../src/participants/participant-id';
 import { clientAgent, closeAgents } from '../support/pki';
 import { seed } from '../support/seed';
-import { itWithServers, requireInCi, startTestService, type TestService } from '../support/service';
-import { startTcpProxy } from '../support/tcp-proxy';
+import { itWithServers, startTestService, type TestService } from '../support/service';
+import { startServiceBehindRelay } from '../support/relay';
 
 /** SPEC §2 and §5 answers, over real mutual TLS against the run's database. */
 let service: TestService;
@@ -221,38 +219,8 @@ describe('two instances sharing one database', () => {
 
 describe('database outage', () => {
   it('answers 503 with Retry-After within a bounded time while the database is cut off, and recovers by itself; the 503s cost no quota', async () => {
-    const cleanups: Array<() => Promise<unknown>> = [];
+    const { service: cut, proxy, stop } = await startServiceBehindRelay({ HSMP_LIMIT_USER_DAILY: '20' });
     try {
-      // The database the relay leads to: one of its own on the real server, or a PGlite socket.
-      let target: { host: string; port: number };
-      let urlThrough: (port: number) => string;
-      let keyEncryptionKey = 'ab'.repeat(32);
-      if (requireInCi('DATABASE_URL')) {
-        const owner = await startTestService();
-        cleanups.push(() => owner.stop());
-        const url = new URL(owner.env.DATABASE_URL);
-        target = { host: url.hostname, port: Number(url.port || 5432) };
-        urlThrough = (port) => Object.assign(new URL(url.toString()), { port: String(port) }).toString();
-        keyEncryptionKey = owner.env.HSMP_KEY_ENCRYPTION_KEY;
-        await owner.close();
-      } else {
-        const db = await PGlite.create();
-        const socket = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: 1 });
-        await socket.start();
-        cleanups.push(async () => {
-          await socket.stop();
-          await db.close();
-        });
-        const [host, port] = socket.getServerConn().split(':');
-        target = { host, port: Number(port) };
-        urlThrough = (p) => `postgresql://postgres@127.0.0.1:${p}/postgres`;
-      }
-      const proxy = await startTcpProxy(target);
-      cleanups.unshift(() => proxy.close());
-      const cut = await startTestService({
-        env: { DATABASE_URL: urlThrough(proxy.port), HSMP_DB_POOL_SIZE: process.env.DATABASE_URL ? '4' : '1', HSMP_KEY_ENCRYPTION_KEY: keyEncryptionKey, HSMP_LIMIT_USER_DAILY: '20' },
-      });
-      cleanups.unshift(() => cut.stop());
       const number = (await seed(cut))[1][3];
       const before = await cut.get(route(number), { accept: 'application/json' });
       expect(before.status).toBe(200);
@@ -285,7 +253,7 @@ describe('database outage', () => {
       expect(after.headers['ratelimit-remaining']).toBe('18');
       expect((await cut.admin('GET', '/admin/blocks')).json().users).toEqual([]);
     } finally {
-      for (const cleanup of cleanups) await cleanup().catch(() => undefined);
+      await stop();
     }
   });
 });

@@ -25,7 +25,10 @@ function steps(overrides: Partial<CollectionSteps> & { calls?: string[] } = {}):
       calls.push('lookup');
       return { participant, environment, migrationKey: 'aaBB11@@' };
     },
-    recordRefusal: (_ap, error) => refusals.push(error.code),
+    recordRefusal: (_ap, error) => {
+      refusals.push(error.code);
+      return true;
+    },
     ...overrides,
   };
 }
@@ -99,5 +102,15 @@ describe('collection check order', () => {
     const outcome = await collectMigrationKey({ rawParticipantId: '0200065765', requestedEnvironment: 'test' }, s);
     expect(released).toEqual(givenBack ? ['released'] : []);
     expect(outcome.quota?.remaining).toBe(givenBack ? quota.remaining + 1 : quota.remaining);
+  });
+
+  it('a refusal the collection log cannot take is answered 503, and the counted query is given back', async () => {
+    const released: string[] = [];
+    const s = steps({ admit: async () => ({ quota, release: async () => void released.push('released') }), recordRefusal: () => false });
+    const outcome = await collectMigrationKey({ rawParticipantId: 'garbage', requestedEnvironment: 'test' }, s);
+    expect(outcome.error).toBeInstanceOf(HsmpError);
+    expect((outcome.error as HsmpError).status).toBe(503);
+    expect(released).toEqual(['released']);
+    expect(outcome.quota?.remaining).toBe(quota.remaining + 1);
   });
 });
