@@ -140,6 +140,8 @@ export async function startService(config: Config, files: ServiceFiles, { logger
         // The application answers certificate problems itself (802..808), as HTTP responses.
         rejectUnauthorized: false,
         minVersion: 'TLSv1.2',
+        // A client that opens a connection and says nothing must not hold it for Node's 120 s.
+        handshakeTimeout: config.tlsHandshakeTimeoutMs,
       },
       publicApp,
     );
@@ -148,11 +150,15 @@ export async function startService(config: Config, files: ServiceFiles, { logger
     publicServer.keepAliveTimeout = 30_000;
     publicServer.headersTimeout = 20_000;
     publicServer.requestTimeout = 30_000;
+    // Bounded, and below the process's open-file limit, so that a flood of idle sockets on the
+    // public port cannot take the admin listener's file descriptors too.
+    publicServer.maxConnections = config.maxConnections.public;
     await listen(publicServer, config.port, config.host);
     closers.unshift(() => closeServer(publicServer));
 
     const adminApp = createAdminApp({ config, database, policy, counters, metrics, logger, now, sml });
     const adminServer = http.createServer(adminApp);
+    adminServer.maxConnections = config.maxConnections.admin;
     await listen(adminServer, config.adminPort, config.adminHost);
     closers.unshift(() => closeServer(adminServer));
 

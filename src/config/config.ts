@@ -61,6 +61,10 @@ export interface Config {
   workers: number;
   sml: SmlConfig;
   devSmlPort: number;
+  /** Connections each listener holds at most (public, admin); Node drops the ones beyond. */
+  maxConnections: { public: number; admin: number };
+  /** A TLS handshake not finished in this time is dropped (Node's default is 120 s). */
+  tlsHandshakeTimeoutMs: number;
   /** Refusals waiting for the collection log at most; beyond, a refusal is answered 503. */
   refusalLogMaxPending: number;
   /** Added to every answer of the development SML (benchmarks, tests). */
@@ -183,6 +187,10 @@ const schema = z.object({
   HSMP_SML_RECONCILE_MAX_SHARE: z.coerce.number({ error: 'expected a share between 0 and 1' }).min(0, 'expected a share between 0 and 1').max(1, 'expected a share between 0 and 1').default(0.1),
   HSMP_DEV_SML_PORT: port(8890),
   HSMP_REFUSAL_LOG_MAX_PENDING: positiveInt(10_000),
+  // Below a common 1024 open-file limit, with room for the admin listener, pools and files.
+  HSMP_MAX_CONNECTIONS: positiveInt(900),
+  HSMP_ADMIN_MAX_CONNECTIONS: positiveInt(64),
+  HSMP_TLS_HANDSHAKE_TIMEOUT_MS: positiveInt(10_000),
   HSMP_DEV_SML_DELAY_MS: z.coerce.number({ error: 'expected milliseconds' }).int('expected whole milliseconds').min(0, 'expected 0 or more milliseconds').default(0),
   HSMP_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -251,6 +259,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     },
     devSmlPort: e.HSMP_DEV_SML_PORT,
     refusalLogMaxPending: e.HSMP_REFUSAL_LOG_MAX_PENDING,
+    maxConnections: { public: e.HSMP_MAX_CONNECTIONS, admin: e.HSMP_ADMIN_MAX_CONNECTIONS },
+    tlsHandshakeTimeoutMs: e.HSMP_TLS_HANDSHAKE_TIMEOUT_MS,
     devSmlDelayMs: e.HSMP_DEV_SML_DELAY_MS,
   };
 }

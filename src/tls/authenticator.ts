@@ -18,10 +18,30 @@ export interface AccessPoint {
   environment: Environment;
 }
 
-/** What a certificate is, independent of the time and of the request: worked out once per certificate. */
+/**
+ * What a certificate is, independent of the time and of the request: worked out once per
+ * certificate. A certificate no manifest CA signed keeps only its validity dates (804 answers
+ * before 805), never the parsed certificate: anyone can mint those by the thousand.
+ */
 type Analysis =
   | { kind: 'unparsable' }
-  | { kind: 'certificate'; certificate: pkijs.Certificate; seatId?: string; issuer?: TrustedCa };
+  | { kind: 'untrusted'; notBefore: Date; notAfter: Date }
+  | { kind: 'trusted'; certificate: pkijs.Certificate; seatId?: string; issuer: TrustedCa; bytes: number };
+
+/**
+ * Two caches, so that a flood of self-made certificates can neither grow memory nor push out
+ * the analyses of real access points: trusted ones are bounded by bytes (their DER size, times
+ * the parsed object's overhead), untrusted and unparsable ones are a few dozen bytes each and
+ * bounded by count.
+ */
+const TRUSTED_CACHE_BYTES = 128 * 1024 * 1024;
+const UNTRUSTED_CACHE_ENTRIES = 20_000;
+/**
+ * A parsed pkijs certificate holds about 35 bytes of heap per byte of DER (measured: 35 kB for
+ * the 1019-byte dev AP certificate, heap after GC over 2000 parses), so 128 MB keep ~3700
+ * access points' certificates of that size.
+ */
+const PARSED_OVERHEAD = 35;
 
 export interface AuthenticatorOptions {
   trustStore: TrustStore;
@@ -34,7 +54,11 @@ export interface AuthenticatorOptions {
 }
 
 export class CertificateAuthenticator {
-  private readonly analyses = new LRUCache<string, Analysis>({ max: 10_000 });
+  private readonly trusted = new LRUCache<string, Analysis>({
+    maxSize: TRUSTED_CACHE_BYTES,
+    sizeCalculation: (analysis) => (analysis.kind === 'trusted' ? analysis.bytes : 64),
+  });
+  private readonly untrusted = new LRUCache<string, Analysis>({ max: UNTRUSTED_CACHE_ENTRIES });
   private readonly now: () => Date;
 
   constructor(private readonly options: AuthenticatorOptions) {
@@ -51,14 +75,17 @@ export class CertificateAuthenticator {
     if (presented.kind === 'malformed') throw new HsmpError('HSMP-803');
     const der = presented.der;
     const fingerprint = sha256Hex(der);
-    const cached = this.analyses.get(fingerprint);
+    const cached = this.trusted.get(fingerprint) ?? this.untrusted.get(fingerprint);
     this.options.onAnalysisCache?.(cached !== undefined);
     const analysis = cached ?? (await this.analyse(fingerprint, der));
     if (analysis.kind === 'unparsable') throw new HsmpError('HSMP-803');
-    const { certificate, issuer, seatId } = analysis;
     const now = this.now();
+    if (analysis.kind === 'untrusted') {
+      throw new HsmpError(analysis.notBefore <= now && now <= analysis.notAfter ? 'HSMP-805' : 'HSMP-804');
+    }
+    const { certificate, issuer, seatId } = analysis;
     if (!isWithinValidity(certificate, now)) throw new HsmpError('HSMP-804');
-    if (!issuer || !isWithinValidity(issuer.certificate, now) || (issuer.root && !isWithinValidity(issuer.root.certificate, now))) {
+    if (!isWithinValidity(issuer.certificate, now) || (issuer.root && !isWithinValidity(issuer.root.certificate, now))) {
       throw new HsmpError('HSMP-805');
     }
     if (issuer.role !== 'ap' || !seatId) throw new HsmpError('HSMP-808');
@@ -68,16 +95,29 @@ export class CertificateAuthenticator {
   }
 
   private async analyse(fingerprint: string, der: Uint8Array): Promise<Analysis> {
-    let analysis: Analysis;
+    let certificate: pkijs.Certificate;
     try {
-      const certificate = parseCertificate(der);
-      const issuer = await this.options.trustStore.issuerOf(certificate);
-      analysis = { kind: 'certificate', certificate, issuer, seatId: commonName(certificate.subject)?.trim() || undefined };
+      certificate = parseCertificate(der);
     } catch {
-      analysis = { kind: 'unparsable' };
+      const unparsable: Analysis = { kind: 'unparsable' };
+      this.untrusted.set(fingerprint, unparsable);
+      return unparsable;
     }
-    this.analyses.set(fingerprint, analysis);
-    return analysis;
+    const issuer = await this.options.trustStore.issuerOf(certificate).catch(() => undefined);
+    if (!issuer) {
+      const untrusted: Analysis = { kind: 'untrusted', notBefore: certificate.notBefore.value, notAfter: certificate.notAfter.value };
+      this.untrusted.set(fingerprint, untrusted);
+      return untrusted;
+    }
+    const seatId = commonName(certificate.subject)?.trim() || undefined;
+    const trusted: Analysis = { kind: 'trusted', certificate, issuer, seatId, bytes: der.length * PARSED_OVERHEAD };
+    this.trusted.set(fingerprint, trusted);
+    return trusted;
+  }
+
+  /** Entries and bytes held by the analysis caches (tests and metrics). */
+  cacheUsage(): { trusted: number; trustedBytes: number; untrusted: number } {
+    return { trusted: this.trusted.size, trustedBytes: this.trusted.calculatedSize, untrusted: this.untrusted.size };
   }
 
   private async checkRevocation(certificate: pkijs.Certificate, fingerprint: string, issuer: TrustedCa, seatId: string): Promise<void> {

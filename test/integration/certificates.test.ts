@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import net from 'node:net';
 import tls from 'node:tls';
-import { request } from 'undici';
+import { Pool, request } from 'undici';
 import type { Dataset } from '../../src/participants/datasets';
 import { clientAgent, closeAgents, requestOnNewConnection, testPki } from '../support/pki';
+import { floodCertificates } from '../support/flood-certificates';
 import { seed } from '../support/seed';
 import { startTestService, type TestService } from '../support/service';
 
@@ -162,6 +164,33 @@ describe('client certificate from a trusted proxy header', () => {
     expect(Object.fromEntries(seen)).toEqual({ '401 HSMP-803': 200 });
   });
 
+  it('a flood of 10 500 self-made certificates neither grows the cache nor evicts a real access point', async () => {
+    const cacheCount = async (result: 'hit' | 'miss') =>
+      Number(new RegExp(`hsmp_certificate_cache_total\\{result="${result}"\\} (\\d+)`).exec(await fetch(`${proxied.adminUrl}/metrics`).then((r) => r.text()))?.[1] ?? 0);
+    expect((await proxied.get(path(), { certificate: 'none', headers: { [header]: escapedPem('ap-production') } })).status).toBe(200);
+    const flood = floodCertificates(10_500, 256);
+    const pool = new Pool(proxied.publicUrl, { connections: 8, connect: { ca: readFileSync(testPki().serverCa) } });
+    try {
+      const statuses = new Map<number, number>();
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: 8 }, async () => {
+          while (next < flood.length) {
+            const r = await pool.request({ method: 'GET', path: path(), headers: { [header]: flood[next++] } });
+            await r.body.dump();
+            statuses.set(r.statusCode, (statuses.get(r.statusCode) ?? 0) + 1);
+          }
+        }),
+      );
+      expect(Object.fromEntries(statuses)).toEqual({ 401: 10_500 });
+    } finally {
+      await pool.close();
+    }
+    const [hits, misses] = [await cacheCount('hit'), await cacheCount('miss')];
+    expect((await proxied.get(path(), { certificate: 'none', headers: { [header]: escapedPem('ap-production') } })).status).toBe(200);
+    expect([await cacheCount('hit'), await cacheCount('miss')]).toEqual([hits + 1, misses]);
+  });
+
   it('ignores the header from an address that is not a trusted proxy', async () => {
     expect((await service.get(path(), { certificate: 'ap-production', headers: { [header]: 'garbage' } })).status).toBe(200);
     expect(codeOf((await service.get(path(), { certificate: 'none', headers: { [header]: escapedPem('ap-production') } })).body)).toBe('HSMP-802');
@@ -208,6 +237,53 @@ describe('the route', () => {
       const response = await request(`${service.publicUrl}${path()}`, { dispatcher: agent });
       expect(response.statusCode).toBe(200);
       await response.body.dump();
+    }
+  });
+});
+
+describe('listeners under unauthenticated load', () => {
+  const openIdle = (url: string) =>
+    new Promise<net.Socket>((resolve, reject) => {
+      const { hostname, port } = new URL(url);
+      const socket = net.connect(Number(port), hostname, () => resolve(socket));
+      socket.on('error', reject);
+    });
+  const closedWithin = (socket: net.Socket, ms: number) =>
+    new Promise<boolean>((resolve) => {
+      if (socket.destroyed || socket.readableEnded) return resolve(true);
+      const timer = setTimeout(() => resolve(false), ms);
+      socket.once('close', () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+
+  it('a connection that never starts its TLS handshake is dropped after HSMP_TLS_HANDSHAKE_TIMEOUT_MS', async () => {
+    const quick = await startTestService({ env: { HSMP_TLS_HANDSHAKE_TIMEOUT_MS: '500' } });
+    try {
+      const socket = await openIdle(quick.publicUrl);
+      const started = Date.now();
+      expect(await closedWithin(socket, 5000)).toBe(true);
+      expect(Date.now() - started).toBeLessThan(3000);
+    } finally {
+      await quick.stop();
+    }
+  });
+
+  it('the public listener holds at most HSMP_MAX_CONNECTIONS; the admin listener stays reachable', async () => {
+    const capped = await startTestService({ env: { HSMP_MAX_CONNECTIONS: '20' } });
+    const sockets: net.Socket[] = [];
+    try {
+      for (let i = 0; i < 30; i++) sockets.push(await openIdle(capped.publicUrl));
+      const closed = await Promise.all(sockets.map((s) => closedWithin(s, 1000)));
+      expect(closed.filter(Boolean).length).toBe(10);
+      expect((await fetch(`${capped.adminUrl}/healthz`)).status).toBe(200);
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => setTimeout(r, 200));
+      expect((await capped.get('/hermes-rw/migrationKey/garbage')).status).toBe(404);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await capped.stop();
     }
   });
 });
