@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { createAdminApp } from './admin/admin-app';
 import { createMetrics } from './admin/metrics';
@@ -208,11 +208,35 @@ function listen(server: http.Server, port: number, host: string): Promise<void> 
   });
 }
 
-/** Stops accepting, lets in-flight requests finish, and drops idle kept-alive connections. */
+/**
+ * Stops accepting and drains: every response from now on says `Connection: close` (Node then
+ * closes its connection once it is sent), so a busy keep-alive client gets its answers and a
+ * clean close, never a reset. Connections still idle after a short grace (a busy client has had
+ * its next answer by then) are closed, and swept again until none is left.
+ *
+ * Node's http `server.close()` closes every idle connection at once, and a keep-alive
+ * connection is "idle" between one response and the client's next request, which may already
+ * be on the wire: that request met a reset (measured: 1 to 4 of 32 busy connections). So the
+ * listening socket is closed with net.Server's own close, and idle connections only after the
+ * grace. (http's close also stops its request-timeout checker; that timer is unref'd and the
+ * server is done with once its connections are gone.)
+ */
+const DRAIN_GRACE_MS = 250;
+const IDLE_SWEEP_MS = 50;
+
 function closeServer(server: http.Server): Promise<void> {
   return new Promise((resolve) => {
-    server.close(() => resolve());
-    server.closeIdleConnections();
+    server.prependListener('request', (_req: http.IncomingMessage, res: http.ServerResponse) => res.setHeader('Connection', 'close'));
+    let sweep: NodeJS.Timeout | undefined;
+    const grace = setTimeout(() => {
+      server.closeIdleConnections();
+      sweep = setInterval(() => server.closeIdleConnections(), IDLE_SWEEP_MS);
+    }, DRAIN_GRACE_MS);
+    net.Server.prototype.close.call(server, () => {
+      clearTimeout(grace);
+      clearInterval(sweep);
+      resolve();
+    });
   });
 }
 
