@@ -4,6 +4,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { z } from 'zod';
 import type { Config } from '../config/config';
 import { brusselsDay, brusselsMidnight } from '../domain/brussels-day';
+import { isCalendarDate } from '../domain/calendar-date';
 import { ENVIRONMENTS, type Environment } from '../domain/environment';
 import { HsmpError } from '../domain/errors';
 import type { Logger } from '../log';
@@ -49,7 +50,12 @@ class Conflict extends Error {
 }
 
 const reason = z.string().trim().min(1).max(1000).optional();
-const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'expected YYYY-MM-DD');
+const day = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}$/, 'expected YYYY-MM-DD')
+  .refine((d) => isCalendarDate(Number(d.slice(0, 4)), Number(d.slice(5, 7)), Number(d.slice(8, 10))), { error: 'not a day of the calendar' });
+/** The daily limit column is a PostgreSQL integer. */
+const MAX_DAILY_LIMIT = 2_147_483_647;
 const reactivation = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('user'), seatId: z.string().min(1).max(128), environment: z.enum(ENVIRONMENTS).optional(), reason }),
   z.object({ kind: z.literal('ip'), address: z.string().min(1).max(64), reason }),
@@ -59,7 +65,7 @@ const allowanceGrant = z
   .object({
     seatId: z.string().min(1).max(128),
     environment: z.enum(ENVIRONMENTS).optional(),
-    limit: z.number().int().positive(),
+    limit: z.number().int().positive().max(MAX_DAILY_LIMIT),
     from: z.iso.datetime({ offset: true }),
     to: z.iso.datetime({ offset: true }),
     reason,
@@ -82,7 +88,7 @@ const logQuery = z.object({
   seatId: z.string().max(128).optional(),
   participant: z.string().max(128).optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
-  before: z.coerce.number().int().positive().optional(),
+  before: z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER).optional(),
 });
 
 /**

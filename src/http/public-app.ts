@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import ipaddr from 'ipaddr.js';
 import proxyAddr from 'proxy-addr';
 import { collectMigrationKey, type CollectionSteps, type QuotaStatus } from '../collection/flow';
 import type { Environment } from '../domain/environment';
@@ -50,7 +51,7 @@ export function createPublicApp(options: PublicAppOptions): PublicHandler {
       return sendError(res, format, new HsmpError('METHOD_NOT_ALLOWED'), requestId);
     }
     const started = process.hrtime.bigint();
-    const clientIp = normalizeIp(proxyAddr(req, trustProxy));
+    const clientIp = clientAddress(req, trustProxy);
     const outcome = await collectMigrationKey(
       { rawParticipantId: decodeSegment(match[1]), requestedEnvironment: requestedEnvironment(query, options.defaultEnvironment) },
       options.stepsFor({ req, requestId, clientIp }),
@@ -105,6 +106,17 @@ function requestedEnvironment(query: string, defaultEnvironment: Environment): s
   if (query === '') return defaultEnvironment;
   const values = new URLSearchParams(query).getAll('environment');
   return values.length === 0 ? defaultEnvironment : values.length === 1 ? values[0] : '';
+}
+
+/**
+ * The client's IP: the peer's, or the one a trusted proxy forwarded in X-Forwarded-For. The
+ * header is text anyone upstream of the proxy may have written: what is not an IP address is
+ * not used (it would count, block and log a made-up "address"), the peer's is.
+ */
+function clientAddress(req: IncomingMessage, trustProxy: (address: string) => boolean): string {
+  const peer = req.socket.remoteAddress ?? '';
+  const forwarded = proxyAddr(req, trustProxy);
+  return normalizeIp(ipaddr.isValid(forwarded) ? forwarded : peer);
 }
 
 function normalizeIp(address: string): string {

@@ -1,6 +1,7 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import Papa from 'papaparse';
 import { hasValidCheckDigits } from '../participants/participant-id';
+import { isCalendarDate } from '../domain/calendar-date';
 import { EnterpriseNumberSet } from '../domain/enterprise-number-set';
 
 /**
@@ -10,9 +11,11 @@ import { EnterpriseNumberSet } from '../domain/enterprise-number-set';
  * stops the stream with a KboDumpError naming the line, so that the import can roll back.
  *
  * CSV parsing is papaparse's (see the README for the parsers measured). Its stream mode does
- * not report quoting errors; it does not need to: an unterminated quote or a cut line cannot
- * give seven well-formed fields on one line, which every row is checked for. Line breaks
- * inside fields and empty lines are refused, so a row's line is exactly its record number + 1.
+ * not report quoting errors, and it keeps stray quotes as text (`"0"00"` reads as `0"00`,
+ * `000""` as itself). No field of the dump holds a quote, so a field that does is a badly
+ * quoted line; an unterminated quote or a cut line cannot give seven fields on one line. Line
+ * breaks inside fields and empty lines are refused, so a row's line is exactly its record
+ * number + 1.
  */
 const KBO_HEADER = ['EnterpriseNumber', 'Status', 'JuridicalSituation', 'TypeOfEnterprise', 'JuridicalForm', 'JuridicalFormCAC', 'StartDate'];
 /** The dump lists active enterprises with status AC. */
@@ -125,6 +128,7 @@ class RowValidator extends Transform {
   private readRow(fields: string[]): string | null | { refused: string } {
     if (fields.length !== KBO_HEADER.length) return { refused: `expected ${KBO_HEADER.length} fields, found ${fields.length} (a cut or badly quoted line)` };
     if (fields.some(holdsLineBreak)) return { refused: 'a field holds a line break (a badly quoted line)' };
+    if (fields.some(holdsQuote)) return { refused: 'a field holds a double quote (a badly quoted line)' };
     const [dotted, status, , , , , startDate] = fields;
     const number = tenDigits(dotted);
     if (number === null) return { refused: `EnterpriseNumber "${dotted.slice(0, 40)}" is not a valid enterprise number (dddd.ddd.ddd, mod 97)` };
@@ -148,17 +152,11 @@ function tenDigits(dotted: string): string | null {
 
 function isDate(ddmmyyyy: string): boolean {
   const match = DATE.exec(ddmmyyyy);
-  if (!match) return false;
-  const [day, month, year] = [Number(match[1]), Number(match[2]), Number(match[3])];
-  return month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth(year, month);
-}
-
-function daysInMonth(year: number, month: number): number {
-  if (month === 2) return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0 ? 29 : 28;
-  return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
+  return match !== null && isCalendarDate(Number(match[3]), Number(match[2]), Number(match[1]));
 }
 
 const holdsLineBreak = (field: string) => field.includes('\n');
+const holdsQuote = (field: string) => field.includes('"');
 
 function countNewlines(text: string): number {
   let n = 0;

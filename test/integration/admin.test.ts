@@ -126,4 +126,31 @@ describe('enterprise operations', () => {
     const grant = await hsmpAdmin(service, ['allowance', 'grant', 'P', '--limit', 'many', '--from', 'x', '--to', 'y']);
     expect(grant.code).toBe(1);
   });
+
+  it.each([
+    ['GET', '/admin/usage?day=9999-99-99', undefined, /day: not a day of the calendar/],
+    ['GET', '/admin/usage?day=2026-02-31', undefined, /day: not a day of the calendar/],
+    ['GET', '/admin/audit?day=2026-13-01', undefined, /day: not a day of the calendar/],
+    ['GET', '/admin/collections?before=99999999999999999999', undefined, /before: /],
+    ['POST', '/admin/allowances', { seatId: 'P', limit: 99_999_999_999, from: '2027-01-01T00:00:00Z', to: '2027-01-02T00:00:00Z' }, /limit: /],
+  ])('%s %s → 400 with a clear problem, never a 500', async (method, path, body, detail) => {
+    const before = (await service.admin('GET', '/admin/audit')).json().entries.length;
+    const response = await service.admin(method, path, body);
+    expect(response.status).toBe(400);
+    expect(response.json().detail).toMatch(detail);
+    expect((await service.admin('GET', '/admin/audit')).json().entries.length).toBe(before);
+  });
+
+  it('an enterprise marked migrated and then restored gets a new key, not its spent one', async () => {
+    const number = data[5][6];
+    const key = async () => /<MigrationKey>([^<]+)<\/MigrationKey>/.exec((await service.get(`/hermes-rw/migrationKey/${number}`)).body)?.[1];
+    const spent = await key();
+    expect(spent).toBeDefined();
+    expect((await hsmpAdmin(service, ['mark-migrated', number])).code).toBe(0);
+    expect((await hsmpAdmin(service, ['restore', number])).code).toBe(0);
+    const fresh = await key();
+    expect(fresh).toBeDefined();
+    expect(fresh).not.toBe(spent);
+    expect(await key()).toBe(fresh);
+  });
 });

@@ -191,6 +191,20 @@ describe('client certificate from a trusted proxy header', () => {
     expect([await cacheCount('hit'), await cacheCount('miss')]).toEqual([hits + 1, misses]);
   });
 
+  it('X-Forwarded-For from the trusted proxy names the client only when it is an IP address', async () => {
+    const ipOf = async (forwardedFor: string) => {
+      const response = await proxied.get(path(), { certificate: 'none', headers: { [header]: escapedPem('ap-production'), 'x-forwarded-for': forwardedFor } });
+      expect(response.status).toBe(200);
+      const id = response.headers['x-request-id'];
+      return (await proxied.database.pool.query('SELECT client_ip FROM collection_log WHERE request_id = $1', [id])).rows[0]?.client_ip;
+    };
+    expect(await ipOf('203.0.113.7')).toBe('203.0.113.7');
+    expect(await ipOf('2001:db8::1')).toBe('2001:db8::1');
+    expect(await ipOf('not-an-ip')).toBe('127.0.0.1');
+    expect(await ipOf("'; DROP TABLE block; --")).toBe('127.0.0.1');
+    expect(await ipOf('203.0.113.7, definitely-not-an-ip')).toBe('127.0.0.1');
+  });
+
   it('ignores the header from an address that is not a trusted proxy', async () => {
     expect((await service.get(path(), { certificate: 'ap-production', headers: { [header]: 'garbage' } })).status).toBe(200);
     expect(codeOf((await service.get(path(), { certificate: 'none', headers: { [header]: escapedPem('ap-production') } })).body)).toBe('HSMP-802');
