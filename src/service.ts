@@ -16,7 +16,7 @@ import { openDatabase, type Database } from './store/database';
 import { KeyCipher, loadKeyEncryptionKey } from './store/key-cipher';
 import { migrate } from './store/migrate';
 import { KeyPreparer, PreparedKeys, Reconciler, SmlClient, SmlHealth } from './sml';
-import { CertificateAuthenticator, CertificateSource, RevocationChecker, TrustStore } from './tls';
+import { CertificateAuthenticator, CertificateSource, RevocationChecker, TLS12_CIPHERS, TrustStore } from './tls';
 
 /** What the service needs that the configuration does not say: where its certificates are. */
 export interface ServiceFiles {
@@ -131,6 +131,7 @@ export async function startService(config: Config, files: ServiceFiles, { logger
       stepsFor,
       logger,
       onOutcome: metrics.observe,
+      onDependencyUnavailable: metrics.dependencyUnavailable,
     });
     const publicServer = https.createServer(
       {
@@ -140,6 +141,7 @@ export async function startService(config: Config, files: ServiceFiles, { logger
         // The application answers certificate problems itself (802..808), as HTTP responses.
         rejectUnauthorized: false,
         minVersion: 'TLSv1.2',
+        ciphers: TLS12_CIPHERS,
         // A client that opens a connection and says nothing must not hold it for Node's 120 s.
         handshakeTimeout: config.tlsHandshakeTimeoutMs,
       },

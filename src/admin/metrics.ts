@@ -11,6 +11,7 @@ export interface Metrics {
   /** Where the blocks-in-force gauge reads its value, once the quota policy exists. */
   watchBlocks(count: () => number): void;
   smlCall: SmlCallObserver;
+  dependencyUnavailable(dependency: string): void;
   /** Collection-log rows given up on (refused by PostgreSQL alone, or left at shutdown). */
   collectionLogLost(count: number): void;
   /** Where the SML deployment gauge reads its value. */
@@ -76,8 +77,15 @@ export function createMetrics(): Metrics {
     help: 'Collection-log rows given up on: refused by PostgreSQL on their own, or still queued at shutdown',
     registers: [registry],
   });
+  const unavailable = new client.Counter({
+    name: 'hsmp_dependency_unavailable_total',
+    help: 'Requests answered 503 because a dependency (database, redis, SML, collection log, revocation responder) was unavailable',
+    labelNames: ['dependency'],
+    registers: [registry],
+  });
   return {
     registry,
+    dependencyUnavailable: (dependency) => unavailable.inc({ dependency }),
     collectionLogLost: (count) => logLost.inc(count),
     smlCall: (operation, outcome, seconds) => {
       smlRequests.inc({ operation, outcome });

@@ -33,6 +33,8 @@ export interface HsmpErrorOptions {
   /** A more precise message than the catalogue's. */
   message?: string;
   retryAfterSeconds?: number;
+  /** For a 503: which dependency failed (logs and metrics only, never the body). */
+  dependency?: string;
   cause?: unknown;
 }
 
@@ -41,6 +43,7 @@ export class HsmpError extends Error {
   readonly status: number;
   readonly participantId?: string;
   readonly retryAfterSeconds?: number;
+  readonly dependency?: string;
 
   constructor(code: HsmpCode, options: HsmpErrorOptions = {}) {
     super(options.message ?? HSMP_ERRORS[code].message, { cause: options.cause });
@@ -49,15 +52,20 @@ export class HsmpError extends Error {
     this.status = options.status ?? HSMP_ERRORS[code].status;
     this.participantId = options.participantId;
     this.retryAfterSeconds = options.retryAfterSeconds;
+    this.dependency = options.dependency;
   }
 }
 
-/** 503 HSMP-999: a dependency is down; nothing was issued or counted. */
+/**
+ * 503 HSMP-999: a dependency is down; nothing was issued or counted. The body does not say
+ * which (that is the operators' business, not a caller's): the log and the metrics do.
+ */
 export function dependencyUnavailable(dependency: string, cause?: unknown): HsmpError {
   return new HsmpError('HSMP-999', {
     status: 503,
-    message: `a dependency is unavailable (${dependency}), please retry later`,
+    message: 'a dependency is unavailable, please retry later',
     retryAfterSeconds: 5,
+    dependency,
     cause,
   });
 }

@@ -7,6 +7,7 @@ import type { Environment } from '../domain/environment';
 import { HsmpError } from '../domain/errors';
 import type { Logger } from '../log';
 import type { CertificateSource } from '../tls/presented-certificate';
+import { OutageLog } from './outage-log';
 import { negotiateFormat, sendError, sendRecord } from './render';
 
 export const MIGRATION_KEY_PATH = /^\/hermes-rw\/migrationKey\/([^/]+)$/;
@@ -26,6 +27,8 @@ export interface PublicAppOptions {
   stepsFor(request: PublicRequest): CollectionSteps;
   logger: Logger;
   onOutcome?(code: string, seconds: number): void;
+  /** Counts a 503 per dependency (metrics). */
+  onDependencyUnavailable?(dependency: string): void;
 }
 
 export type PublicHandler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -38,6 +41,7 @@ export type PublicHandler = (req: IncomingMessage, res: ServerResponse) => void;
  */
 export function createPublicApp(options: PublicAppOptions): PublicHandler {
   const trustProxy = (address: string) => options.certificateSource.isTrustedProxy(address);
+  const outages = new OutageLog(options.logger, (dependency) => options.onDependencyUnavailable?.(dependency));
 
   const handle = async (req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> => {
     const { path, query } = splitTarget(req.url ?? '/');
@@ -59,11 +63,13 @@ export function createPublicApp(options: PublicAppOptions): PublicHandler {
     if (outcome.quota) setRateLimitHeaders(res, outcome.quota);
     let code = '200';
     if (outcome.record) {
+      outages.answered();
       sendRecord(res, format, options.smpId, outcome.record);
     } else {
       const error = asHsmpError(outcome.error);
       code = error.code;
-      if (error.status >= 500) options.logger.error({ requestId, err: outcome.error }, 'request failed');
+      if (error.dependency) outages.failed(error.dependency, error);
+      else if (error.status >= 500) options.logger.error({ requestId, err: outcome.error }, 'request failed');
       sendError(res, format, error, requestId);
     }
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;

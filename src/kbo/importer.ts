@@ -102,6 +102,7 @@ export async function importKboDump(database: Database, source: Readable, option
  * numbers, and the lock keeps other writers (operators, seeding, a second import) out until
  * commit, so the added numbers cannot collide; the hot path only reads enterprise and is not
  * blocked. The safety valve is judged on what the statement did: refusing rolls it back.
+ * Seeded test participants (test_data) are not CBE data: never deactivated, never counted.
  */
 const MERGE = `
   WITH diff AS MATERIALIZED (
@@ -111,7 +112,7 @@ const MERGE = `
                 ELSE 'reactivate' END AS action
       FROM kbo_listed l FULL JOIN enterprise e ON e.enterprise_number = l.enterprise_number
      WHERE e.enterprise_number IS NULL
-        OR (l.enterprise_number IS NULL AND e.status = 'active')
+        OR (l.enterprise_number IS NULL AND e.status = 'active' AND NOT e.test_data)
         OR (l.enterprise_number IS NOT NULL AND e.status = 'inactive' AND NOT e.removed_by_operator)
   ), added AS (
     INSERT INTO enterprise (enterprise_number, status) SELECT enterprise_number, 'active' FROM diff WHERE action = 'add'
@@ -124,7 +125,7 @@ const MERGE = `
          (SELECT count(*) FROM changed WHERE action = 'deactivate') AS deactivated,
          (SELECT count(*) FROM changed WHERE action = 'reactivate') AS reactivated,
          before.active, before.held
-    FROM (SELECT count(*) FILTER (WHERE status = 'active') AS active, count(*) AS held FROM enterprise) before`;
+    FROM (SELECT count(*) FILTER (WHERE status = 'active') AS active, count(*) AS held FROM enterprise WHERE NOT test_data) before`;
 
 async function merge(client: pg.ClientBase, counts: DumpCounts, options: ImportOptions): Promise<Omit<ImportSummary, 'seconds' | 'mergeSeconds'>> {
   await client.query('ANALYZE kbo_listed');

@@ -244,9 +244,9 @@ export async function seedDatasets(client: pg.ClientBase, datasets: Dataset[]): 
 async function upsertEnterprises(client: pg.ClientBase, numbers: string[], status: EnterpriseStatus): Promise<void> {
   if (numbers.length === 0) return;
   await client.query(
-    `INSERT INTO enterprise (enterprise_number, status) SELECT unnest($1::text[]), $2
-     ON CONFLICT (enterprise_number) DO UPDATE SET status = EXCLUDED.status, removed_by_operator = false, updated_at = now()
-     WHERE enterprise.status <> EXCLUDED.status OR enterprise.removed_by_operator`,
+    `INSERT INTO enterprise (enterprise_number, status, test_data) SELECT unnest($1::text[]), $2, true
+     ON CONFLICT (enterprise_number) DO UPDATE SET status = EXCLUDED.status, removed_by_operator = false, test_data = true, updated_at = now()
+     WHERE enterprise.status <> EXCLUDED.status OR enterprise.removed_by_operator OR NOT enterprise.test_data`,
     [numbers, status],
   );
 }

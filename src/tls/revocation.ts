@@ -34,6 +34,10 @@ const MAX_OCSP_BYTES = 64 * 1024;
 const MAX_CRL_BYTES = 20 * 1024 * 1024;
 /** Without nextUpdate, an answer is kept this long. */
 const DEFAULT_TTL_SECONDS = 300;
+/** Clocks differ: an answer may be this far in our future. */
+const CLOCK_SKEW_MS = 5 * 60 * 1000;
+/** An OCSP answer without nextUpdate older than this is stale (a replayed old "good"). */
+const MAX_OCSP_AGE_MS = 7 * 24 * 3600 * 1000;
 
 interface CachedCrl {
   revokedSerials: Set<string>;
@@ -106,9 +110,14 @@ export class RevocationChecker {
     if (!isForCertificate) throw new Error('response is for another certificate');
     if (status === 2) return undefined;
     const single = basic.tbsResponseData.responses.find((r) => r.certID.serialNumber.isEqual(certificate.serialNumber));
+    if (!single) throw new Error('response is for another certificate');
     const now = this.now();
-    if (single?.nextUpdate && single.nextUpdate < now) throw new Error('stale response (nextUpdate passed)');
-    return { status: status === 1 ? 'revoked' : 'good', ttlSeconds: this.ttlUntil(single?.nextUpdate) };
+    // RFC 6960 §3.2: thisUpdate and producedAt must be sufficiently recent, and not ahead of us.
+    const ahead = now.getTime() + CLOCK_SKEW_MS;
+    if (single.thisUpdate.getTime() > ahead || basic.tbsResponseData.producedAt.getTime() > ahead) throw new Error('response from the future (thisUpdate or producedAt)');
+    if (single.nextUpdate && single.nextUpdate < now) throw new Error('stale response (nextUpdate passed)');
+    if (!single.nextUpdate && now.getTime() - single.thisUpdate.getTime() > MAX_OCSP_AGE_MS) throw new Error('stale response (thisUpdate older than 7 days)');
+    return { status: status === 1 ? 'revoked' : 'good', ttlSeconds: this.ttlUntil(single.nextUpdate) };
   }
 
   private async crl(url: string, issuer: TrustedCa): Promise<CachedCrl> {

@@ -6,6 +6,8 @@ import { Pool, request } from 'undici';
 import type { Dataset } from '../../src/participants/datasets';
 import { clientAgent, closeAgents, requestOnNewConnection, testPki } from '../support/pki';
 import { floodCertificates } from '../support/flood-certificates';
+import { RevocationChecker, TrustStore } from '../../src/tls';
+import { parseCertificate, parsePemCertificates } from '../../src/tls/x509';
 import { seed } from '../support/seed';
 import { startTestService, type TestService } from '../support/service';
 
@@ -77,6 +79,24 @@ describe('certificate checks', () => {
     await expect(handshake('TLSv1.1')).rejects.toThrow(/protocol version|unsupported protocol/i);
     await expect(handshake('TLSv1.2')).resolves.toBe('TLSv1.2');
   });
+
+  it('TLS 1.2 only with forward-secret AEAD suites: AES128-SHA and static-RSA GCM are refused; TLS 1.3 works', async () => {
+    const url = new URL(service.publicUrl);
+    const connect = (options: tls.ConnectionOptions) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = tls.connect({ host: url.hostname, port: Number(url.port), servername: 'localhost', ca: readFileSync(testPki().serverCa), ...options }, () => {
+          resolve(`${socket.getProtocol()} ${socket.getCipher().standardName}`);
+          socket.end();
+        });
+        socket.on('error', reject);
+      });
+    for (const cipher of ['AES128-SHA', 'AES256-GCM-SHA384', 'ECDHE-RSA-AES128-SHA']) {
+      await expect(connect({ maxVersion: 'TLSv1.2', ciphers: cipher })).rejects.toThrow(/handshake failure|no shared cipher|alert/i);
+    }
+    await expect(connect({ maxVersion: 'TLSv1.2', ciphers: 'ECDHE-RSA-AES128-GCM-SHA256' })).resolves.toBe('TLSv1.2 TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256');
+    await expect(connect({ maxVersion: 'TLSv1.2', ciphers: 'ECDHE-RSA-CHACHA20-POLY1305' })).resolves.toBe('TLSv1.2 TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256');
+    await expect(connect({})).resolves.toMatch(/^TLSv1\.3 TLS_/);
+  });
 });
 
 describe('TLS session resumption', () => {
@@ -105,6 +125,20 @@ describe('revocation sources and modes', () => {
     await seed(s);
     return s;
   }
+
+  it('an OCSP answer from the future (thisUpdate, producedAt) is not believed', async () => {
+    const trustStore = await TrustStore.load(testPki().manifest);
+    const certificate = parseCertificate(parsePemCertificates(readFileSync(testPki().clientCert('ap-production'), 'utf8'))[0]);
+    const issuer = await trustStore.issuerOf(certificate);
+    if (!issuer) throw new Error('the dev AP CA must be in the manifest');
+    const checker = (offsetMs: number) => new RevocationChecker({ order: ['ocsp'], timeoutMs: 2000, maxCacheSeconds: 60, now: () => new Date(Date.now() + offsetMs) });
+    expect(await checker(0).check(certificate, 'fp', issuer)).toEqual({ status: 'good', source: 'ocsp' });
+    // Our clock an hour behind the responder's: its answer is dated an hour ahead of us.
+    const behind = await checker(-3600_000).check(certificate, 'fp', issuer);
+    expect(behind).toMatchObject({ status: 'unknown', reason: expect.stringMatching(/response from the future/) });
+    // Our clock two hours ahead: the answer's nextUpdate (one hour) has passed.
+    expect(await checker(2 * 3600_000).check(certificate, 'fp', issuer)).toMatchObject({ status: 'unknown', reason: expect.stringMatching(/stale response/) });
+  });
 
   it('807 via OCSP alone and via CRL alone', async () => {
     for (const order of ['ocsp', 'crl']) {

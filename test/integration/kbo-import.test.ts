@@ -4,6 +4,7 @@ import path from 'node:path';
 import { withCheckDigits } from '../../src/participants/participant-id';
 import { hsmpAdmin } from '../support/cli';
 import { closeAgents } from '../support/pki';
+import { seed } from '../support/seed';
 import { call, startTestService, type TestService } from '../support/service';
 
 /** SPEC §5: the CBE dump, streamed through hsmp-admin, merged in one transaction. */
@@ -54,6 +55,22 @@ describe('import-kbo', () => {
     const after = await snapshot();
     expect(after.s).toBe(before.s);
     expect(Number(after.audits)).toBe(Number(before.audits) + 1); // the import itself is audited
+  });
+
+  it('seeded test participants are not CBE data: a real dump without them neither counts nor deactivates them', async () => {
+    const fresh = await startTestService({ env: { HSMP_IMPORT_MAX_DEACTIVATE_SHARE: '0.05' } });
+    try {
+      const seeded = (await seed(fresh))[1][0];
+      const imported = await hsmpAdmin(fresh, ['--json', 'import-kbo', file('real.csv', dump(numbers.slice(0, 50)))]);
+      expect(imported.stderr).toBe('');
+      expect(JSON.parse(imported.stdout)).toMatchObject({ added: 50, deactivated: 0, unchanged: 0 });
+      // A second, shorter dump: the valve counts the 50 CBE enterprises only, not the 20 seeded.
+      const shorter = await hsmpAdmin(fresh, ['import-kbo', file('real-shorter.csv', dump(numbers.slice(0, 47)))]);
+      expect(shorter.stderr).toMatch(/would deactivate 3 of 50 active enterprises/);
+      expect(/<Code>/.test((await fresh.get(`/hermes-rw/migrationKey/${seeded}`)).body)).toBe(false);
+    } finally {
+      await fresh.stop();
+    }
   });
 
   it('numbers the dump no longer lists become inactive (012); migrated and operator-removed ones stay as they are', async () => {

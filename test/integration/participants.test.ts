@@ -219,7 +219,8 @@ describe('two instances sharing one database', () => {
 
 describe('database outage', () => {
   it('answers 503 with Retry-After within a bounded time while the database is cut off, and recovers by itself; the 503s cost no quota', async () => {
-    const { service: cut, proxy, stop } = await startServiceBehindRelay({ HSMP_LIMIT_USER_DAILY: '20' });
+    const lines: string[] = [];
+    const { service: cut, proxy, stop } = await startServiceBehindRelay({ HSMP_LIMIT_USER_DAILY: '20' }, lines);
     try {
       const number = (await seed(cut))[1][3];
       const before = await cut.get(route(number), { accept: 'application/json' });
@@ -251,6 +252,14 @@ describe('database outage', () => {
       expect(after.status).toBe(200);
       expect(after.json().migrationKey).toBe(before.json().migrationKey);
       expect(after.headers['ratelimit-remaining']).toBe('18');
+      // The body does not name the dependency; the log says it once per outage, the metric counts.
+      expect(during.json().title).toBe('a dependency is unavailable, please retry later');
+      const outageLines = lines.map((l) => JSON.parse(l)).filter((l) => l.dependency === 'database');
+      expect(outageLines.map((l) => l.msg)).toEqual(['dependency unavailable: answering 503 until it is back', 'dependency available again']);
+      expect(outageLines[1].answered503).toBeGreaterThanOrEqual(31);
+      expect(lines.filter((l) => l.includes('"msg":"request failed"'))).toEqual([]);
+      const metrics = await fetch(`${cut.adminUrl}/metrics`).then((r) => r.text());
+      expect(Number(/hsmp_dependency_unavailable_total\{dependency="database"\} (\d+)/.exec(metrics)?.[1])).toBe(outageLines[1].answered503);
       expect((await cut.admin('GET', '/admin/blocks')).json().users).toEqual([]);
     } finally {
       await stop();

@@ -13,7 +13,7 @@ export interface ServiceBehindRelay {
   stop(): Promise<void>;
 }
 
-export async function startServiceBehindRelay(env: Record<string, string> = {}): Promise<ServiceBehindRelay> {
+export async function startServiceBehindRelay(env: Record<string, string> = {}, logLines?: string[]): Promise<ServiceBehindRelay> {
   const cleanups: Array<() => Promise<unknown>> = [];
   const stop = async () => {
     for (const cleanup of cleanups) await cleanup().catch(() => undefined);
@@ -45,6 +45,7 @@ export async function startServiceBehindRelay(env: Record<string, string> = {}):
     const proxy = await startTcpProxy(target);
     cleanups.unshift(() => proxy.close());
     const service = await startTestService({
+      logLines,
       env: { DATABASE_URL: urlThrough(proxy.port), HSMP_DB_POOL_SIZE: process.env.DATABASE_URL ? '4' : '1', HSMP_KEY_ENCRYPTION_KEY: keyEncryptionKey, ...env },
     });
     cleanups.unshift(() => service.stop());
