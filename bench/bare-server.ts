@@ -16,7 +16,13 @@ if (cluster.isPrimary && workers > 1) {
 } else {
   const body = Buffer.from('<?xml version="1.0" encoding="UTF-8"?>\n<MigrationRecord/>\n');
   const server = https.createServer(
-    { cert: readFileSync(process.env.BARE_CERT!), key: readFileSync(process.env.BARE_KEY!), requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' },
+    {
+      cert: readFileSync(process.env.BARE_CERT!),
+      key: readFileSync(process.env.BARE_KEY!),
+      requestCert: true,
+      rejectUnauthorized: false,
+      minVersion: 'TLSv1.2',
+    },
     (_req, res) => {
       res.writeHead(200, { 'content-type': 'application/xml', 'content-length': body.length });
       res.end(body);

@@ -132,11 +132,29 @@ async function startBare(pki: ReturnType<typeof devPkiPaths>, workers: number): 
     origin: `https://localhost:${port}`,
     paths: ['/hermes-rw/migrationKey/0200065765'],
     pid: child.pid!,
-    stop: () => new Promise((resolve) => (child.exitCode !== null ? resolve() : (child.once('exit', () => resolve()), child.kill('SIGTERM')))),
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) {
+          resolve();
+          return;
+        }
+        child.once('exit', () => {
+          resolve();
+        });
+        child.kill('SIGTERM');
+      }),
   };
 }
 
-async function startHsmp(work: string, pki: ReturnType<typeof devPkiPaths>, serverUrl: string, redisUrl: string, workers: number, revocationPort: number, smlEnv: Record<string, string>): Promise<Target> {
+async function startHsmp(
+  work: string,
+  pki: ReturnType<typeof devPkiPaths>,
+  serverUrl: string,
+  redisUrl: string,
+  workers: number,
+  revocationPort: number,
+  smlEnv: Record<string, string>,
+): Promise<Target> {
   const database = await freshDatabase(serverUrl, `hsmp_bench_${workers}`);
   const server = await startOperatedServer(path.join(work, `data-${workers}`), {
     HSMP_TLS_CERT: pki.serverCert,
@@ -153,7 +171,11 @@ async function startHsmp(work: string, pki: ReturnType<typeof devPkiPaths>, serv
     ...smlEnv,
   });
   const token = server.token;
-  const seeded = await request(`${server.adminUrl}/admin/seed`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ datasets: 10 }) });
+  const seeded = await request(`${server.adminUrl}/admin/seed`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ datasets: 10 }),
+  });
   if (seeded.statusCode !== 200) throw new Error(`seed failed: ${await seeded.body.text()}`);
   await seeded.body.dump();
   const numbers = Array.from({ length: 10 }, (_, d) => datasetNumbers(d + 1)).flatMap((d) => [...d[1], ...d[5]]);
@@ -170,7 +192,9 @@ async function startHsmp(work: string, pki: ReturnType<typeof devPkiPaths>, serv
 
 function report(runs: Record<string, Run>, rss: Record<string, number>, smlLines: string[]): void {
   const run = (key: string) => runs[key];
-  const lines = [`hsmp-mtci benchmark, ${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} cores, Node ${process.version}, ${SECONDS} s per run, ${CONNECTIONS} connections`];
+  const lines = [
+    `hsmp-mtci benchmark, ${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} cores, Node ${process.version}, ${SECONDS} s per run, ${CONNECTIONS} connections`,
+  ];
   const columns = ['req/s', 'p50 ms', 'p99 ms', 'errors', 'cpu:server', 'postgres', 'redis', 'driver', 'total'];
   lines.push(`${'run'.padEnd(24)}${columns.map((c) => c.padStart(11)).join('')}  statuses`);
   for (const [name, x] of Object.entries(runs)) {
@@ -186,12 +210,21 @@ function report(runs: Record<string, Run>, rss: Record<string, number>, smlLines
     }
   }
   lines.push('');
-  lines.push(`ratios hsmp/bare: ${Object.entries(ratios).map(([k, v]) => `${k} ${v}`).join(', ')}   (targets: keep-alive >= 0.8, handshake >= 0.9)`);
-  lines.push(`hsmp p99 at 32 keep-alive connections: ${run('hsmp keep-alive ×1').p99} ms (target <= 10)   peak RSS: ×1 ${rss['×1']} MB, ×2 ${rss['×2']} MB all processes (target < 250)`);
+  lines.push(
+    `ratios hsmp/bare: ${Object.entries(ratios)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}   (targets: keep-alive >= 0.8, handshake >= 0.9)`,
+  );
+  lines.push(
+    `hsmp p99 at 32 keep-alive connections: ${run('hsmp keep-alive ×1').p99} ms (target <= 10)   peak RSS: ×1 ${rss['×1']} MB, ×2 ${rss['×2']} MB all processes (target < 250)`,
+  );
   lines.push('', ...smlLines);
   console.log(lines.join('\n'));
   mkdirSync(path.join(ROOT, 'bench', 'results'), { recursive: true });
-  writeFileSync(path.join(ROOT, 'bench', 'results', 'bench.json'), JSON.stringify({ date: new Date().toISOString(), seconds: SECONDS, connections: CONNECTIONS, runs, ratios, peakRssMb: rss, sml: smlLines }, null, 2));
+  writeFileSync(
+    path.join(ROOT, 'bench', 'results', 'bench.json'),
+    JSON.stringify({ date: new Date().toISOString(), seconds: SECONDS, connections: CONNECTIONS, runs, ratios, peakRssMb: rss, sml: smlLines }, null, 2),
+  );
 }
 
 async function waitFor(check: () => Promise<boolean>): Promise<void> {

@@ -25,10 +25,16 @@ async function main(): Promise<void> {
     const megabytes = statSync(dumpFile).size / 1e6;
 
     await withAdminClient(database.url, (c) =>
-      c.query('CREATE TABLE raw_enterprise (enterprise_number text, status text, juridical_situation text, type_of_enterprise text, juridical_form text, juridical_form_cac text, start_date text)'),
+      c.query(
+        'CREATE TABLE raw_enterprise (enterprise_number text, status text, juridical_situation text, type_of_enterprise text, juridical_form text, juridical_form_cac text, start_date text)',
+      ),
     );
     const rawStarted = process.hrtime.bigint();
-    const psql = spawnSync('psql', [database.url, '-v', 'ON_ERROR_STOP=1', '-q', '-c', `\\copy raw_enterprise FROM '${dumpFile}' WITH (FORMAT csv, HEADER true)`], { encoding: 'utf8' });
+    const psql = spawnSync(
+      'psql',
+      [database.url, '-v', 'ON_ERROR_STOP=1', '-q', '-c', `\\copy raw_enterprise FROM '${dumpFile}' WITH (FORMAT csv, HEADER true)`],
+      { encoding: 'utf8' },
+    );
     if (psql.status !== 0) throw new Error(`psql \\copy failed: ${psql.stderr}`);
     const rawSeconds = Number(process.hrtime.bigint() - rawStarted) / 1e9;
 
@@ -58,9 +64,18 @@ async function main(): Promise<void> {
       rows: ROWS,
       fileMegabytes: Math.round(megabytes),
       raw: { seconds: round(rawSeconds), rowsPerSecond: Math.round(ROWS / rawSeconds) },
-      hsmp: { seconds: round(first.wallSeconds), mergeSeconds: round(first.summary.mergeSeconds), rowsPerSecond: Math.round(ROWS / first.wallSeconds), added: first.summary.added },
+      hsmp: {
+        seconds: round(first.wallSeconds),
+        mergeSeconds: round(first.summary.mergeSeconds),
+        rowsPerSecond: Math.round(ROWS / first.wallSeconds),
+        added: first.summary.added,
+      },
       ratio: round(rawSeconds / first.wallSeconds),
-      reimport: { seconds: round(second.wallSeconds), mergeSeconds: round(second.summary.mergeSeconds), changed: second.summary.added + second.summary.deactivated + second.summary.reactivated },
+      reimport: {
+        seconds: round(second.wallSeconds),
+        mergeSeconds: round(second.summary.mergeSeconds),
+        changed: second.summary.added + second.summary.deactivated + second.summary.reactivated,
+      },
       peakRssMb: rssMb,
       targets: { ratio: '>= 0.5', peakRssMb: '< 300' },
     };
@@ -70,8 +85,11 @@ async function main(): Promise<void> {
       ['hsmp-admin import-kbo', result.hsmp.seconds, result.hsmp.rowsPerSecond, result.hsmp.mergeSeconds],
       ['re-import, no change', result.reimport.seconds, Math.round(ROWS / second.wallSeconds), result.reimport.mergeSeconds],
     ];
-    console.log(`\nCBE import, ${ROWS} rows (${result.fileMegabytes} MB), PostgreSQL ${await serverVersion(database.url)}, ${new Date().toISOString().slice(0, 10)}`);
-    for (const row of table) console.log(`  ${String(row[0]).padEnd(24)} ${String(row[1]).padStart(8)} ${String(row[2]).padStart(10)} ${String(row[3]).padStart(17)}`);
+    console.log(
+      `\nCBE import, ${ROWS} rows (${result.fileMegabytes} MB), PostgreSQL ${await serverVersion(database.url)}, ${new Date().toISOString().slice(0, 10)}`,
+    );
+    for (const row of table)
+      console.log(`  ${String(row[0]).padEnd(24)} ${String(row[1]).padStart(8)} ${String(row[2]).padStart(10)} ${String(row[3]).padStart(17)}`);
     console.log(`  ratio hsmp / raw: ${result.ratio} (target >= 0.5)   peak RSS of the server: ${rssMb} MB (target < 300)`);
     console.log(`  added ${first.summary.added}; the re-import changed ${result.reimport.changed}`);
     mkdirSync(path.join(ROOT, 'bench', 'results'), { recursive: true });
@@ -90,11 +108,22 @@ async function writeDump(file: string, rows: number): Promise<void> {
     const n = withCheckDigits(String(2_000_000 + i * 7).padStart(8, '0'));
     chunk += `"${n.slice(0, 4)}.${n.slice(4, 7)}.${n.slice(7)}","AC","000","2","014","","09-08-1960"\r\n`;
     if (chunk.length > 1 << 20) {
-      if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', () => r()));
+      if (!out.write(chunk))
+        await new Promise<void>((r) =>
+          out.once('drain', () => {
+            r();
+          }),
+        );
       chunk = '';
     }
   }
-  await new Promise<void>((resolve, reject) => out.end(chunk, () => resolve()).once('error', reject));
+  await new Promise<void>((resolve, reject) =>
+    out
+      .end(chunk, () => {
+        resolve();
+      })
+      .once('error', reject),
+  );
 }
 
 async function serverVersion(url: string): Promise<string> {

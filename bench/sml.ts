@@ -62,11 +62,20 @@ export async function benchSml(work: string, pki: DevPkiPaths, databaseUrl: stri
   });
   const client = new Pool(`https://localhost:${server.port}`, {
     connections: 1,
-    connect: { ca: readFileSync(pki.serverCa), cert: readFileSync(pki.clientCert('ap-production')), key: readFileSync(pki.clientKey('ap-production')), servername: 'localhost' },
+    connect: {
+      ca: readFileSync(pki.serverCa),
+      cert: readFileSync(pki.clientCert('ap-production')),
+      key: readFileSync(pki.clientKey('ap-production')),
+      servername: 'localhost',
+    },
   });
   const lines: string[] = [];
   try {
-    const seeded = await request(`${server.adminUrl}/admin/seed`, { method: 'POST', headers: { authorization: `Bearer ${server.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ datasets: DATASETS }) });
+    const seeded = await request(`${server.adminUrl}/admin/seed`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${server.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ datasets: DATASETS }),
+    });
     if (seeded.statusCode !== 200) throw new Error(`seed failed: ${await seeded.body.text()}`);
     await seeded.body.dump();
     const active = Array.from({ length: DATASETS }, (_, d) => datasetNumbers(d + 1)).flatMap((d) => [...d[1], ...d[5]]);
@@ -106,7 +115,9 @@ export async function benchSml(work: string, pki: DevPkiPaths, databaseUrl: stri
       const output = await runCli(server.adminUrl, server.token, ['sml', 'prepare', '--environment', environment, '--rate', '100000']);
       const seconds = (Date.now() - started) / 1000;
       const prepared = Number(/prepared (\d+) keys/.exec(output)?.[1] ?? NaN);
-      lines.push(`hsmp-admin sml prepare (${environment}), SML answers in ${delayMs} ms: ${prepared} keys in ${seconds.toFixed(1)} s = ${Math.round(prepared / seconds)} keys/s (expected ${expected})`);
+      lines.push(
+        `hsmp-admin sml prepare (${environment}), SML answers in ${delayMs} ms: ${prepared} keys in ${seconds.toFixed(1)} s = ${Math.round(prepared / seconds)} keys/s (expected ${expected})`,
+      );
     }
   } finally {
     await client.close();
@@ -133,8 +144,14 @@ const round = (n: number) => Math.round(n * 100) / 100;
 
 function runCli(adminUrl: string, token: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [path.join(ROOT, 'dist', 'src', 'cli', 'hsmp-admin.js'), ...args], { env: { PATH: process.env.PATH, HSMP_ADMIN_URL: adminUrl, HSMP_ADMIN_TOKEN: token }, timeout: 600_000 }, (error, stdout, stderr) =>
-      error ? reject(new Error(`hsmp-admin ${args.join(' ')}: ${stderr || error.message}`)) : resolve(stdout),
+    execFile(
+      process.execPath,
+      [path.join(ROOT, 'dist', 'src', 'cli', 'hsmp-admin.js'), ...args],
+      { env: { PATH: process.env.PATH, HSMP_ADMIN_URL: adminUrl, HSMP_ADMIN_TOKEN: token }, timeout: 600_000 },
+      (error, stdout, stderr) => {
+        if (error) reject(new Error(`hsmp-admin ${args.join(' ')}: ${stderr || error.message}`));
+        else resolve(stdout);
+      },
     );
   });
 }

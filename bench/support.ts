@@ -11,10 +11,16 @@ export const ROOT = path.resolve(__dirname, '..', '..');
 
 export async function freePorts(count: number): Promise<number[]> {
   const servers = await Promise.all(
-    Array.from({ length: count }, () => new Promise<net.Server>((resolve) => {
-      const s = net.createServer();
-      s.listen(0, '127.0.0.1', () => resolve(s));
-    })),
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<net.Server>((resolve) => {
+          const s = net.createServer();
+          s.listen(0, '127.0.0.1', () => {
+            resolve(s);
+          });
+        }),
+    ),
   );
   const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
   await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
@@ -53,7 +59,11 @@ export function treePeakRssMb(pid: number): number {
 function processTree(pid: number): number[] {
   let children: number[] = [];
   try {
-    children = execFileSync('ps', ['--ppid', String(pid), '-o', 'pid='], { encoding: 'utf8' }).trim().split(/\s+/).filter(Boolean).map(Number);
+    children = execFileSync('ps', ['--ppid', String(pid), '-o', 'pid='], { encoding: 'utf8' })
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number);
   } catch {
     // ps exits 1 when the process has no children
   }
@@ -101,7 +111,10 @@ export interface ServerProcess {
 
 /** Starts `node dist/src/main.js` and waits until /readyz answers 200. */
 export async function startServerProcess(env: NodeJS.ProcessEnv, adminPort: number, args: string[] = []): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [...args, path.join(ROOT, 'dist', 'src', 'main.js')], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(process.execPath, [...args, path.join(ROOT, 'dist', 'src', 'main.js')], {
+    env: { PATH: process.env.PATH, ...env },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   const adminUrl = `http://127.0.0.1:${adminPort}`;
   const deadline = Date.now() + 60_000;
   for (;;) {
@@ -121,8 +134,13 @@ export async function startServerProcess(env: NodeJS.ProcessEnv, adminPort: numb
     adminUrl,
     stop: () =>
       new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        child.once('exit', () => resolve());
+        if (child.exitCode !== null) {
+          resolve();
+          return;
+        }
+        child.once('exit', () => {
+          resolve();
+        });
         child.kill('SIGTERM');
       }),
   };

@@ -7,12 +7,12 @@ import pino from 'pino';
 export function createLogger(level: string, destination?: pino.DestinationStream): pino.Logger {
   return pino(
     {
-    level,
-    base: { service: 'hsmp-mtci' },
-    redact: {
-      paths: ['migrationKey', '*.migrationKey', 'key', '*.key', 'req.headers.authorization', 'req.headers["x-ssl-client-cert"]'],
-      censor: '[redacted]',
-    },
+      level,
+      base: { service: 'hsmp-mtci' },
+      redact: {
+        paths: ['migrationKey', '*.migrationKey', 'key', '*.key', 'req.headers.authorization', 'req.headers["x-ssl-client-cert"]'],
+        censor: '[redacted]',
+      },
     },
     destination,
   );

@@ -70,7 +70,10 @@ async function main(): Promise<void> {
     await responder?.close();
     await devSml?.close();
   };
-  if (!isWorker && config.workers > 1) return runPrimary(config, logger, closeDevServices, usesDevPki);
+  if (!isWorker && config.workers > 1) {
+    runPrimary(config, logger, closeDevServices, usesDevPki);
+    return;
+  }
 
   const service = await startService(config, files, { logger }).catch(async (error: unknown) => {
     await closeDevServices();
@@ -78,9 +81,20 @@ async function main(): Promise<void> {
   });
   if (service.database.kind === 'embedded') {
     const client = await service.database.pool.connect();
-    await seedDatasets(client, [datasetNumbers(1)]).finally(() => client.release());
+    await seedDatasets(client, [datasetNumbers(1)]).finally(() => {
+      client.release();
+    });
   }
-  logger.info({ public: service.publicUrl, admin: service.adminUrl, database: service.database.kind, quotas: config.redisUrl ? 'redis' : 'memory', worker: cluster.worker?.id }, 'hsmp-mtci started');
+  logger.info(
+    {
+      public: service.publicUrl,
+      admin: service.adminUrl,
+      database: service.database.kind,
+      quotas: config.redisUrl ? 'redis' : 'memory',
+      worker: cluster.worker?.id,
+    },
+    'hsmp-mtci started',
+  );
   if (usesDevPki && !isWorker) printHowToCall(config, service.publicUrl, devSml ? devSmlBaseUrl : undefined);
 
   onStop(logger, async () => {
@@ -109,8 +123,13 @@ function runPrimary(config: Config, logger: Logger, closeDevServices: () => Prom
       workers.map(
         (worker) =>
           new Promise<void>((resolve) => {
-            if (!worker || worker.isDead()) return resolve();
-            worker.once('exit', () => resolve());
+            if (!worker || worker.isDead()) {
+              resolve();
+              return;
+            }
+            worker.once('exit', () => {
+              resolve();
+            });
             worker.process.kill('SIGTERM');
           }),
       ),

@@ -1,13 +1,14 @@
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import net, { type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { createAdminApp } from './admin/admin-app';
 import { createMetrics } from './admin/metrics';
 import type { CollectionSteps } from './collection/flow';
 import { resolveSmlEndpoints, type Config } from './config/config';
 import type { Environment } from './domain/environment';
+import { drainable } from './http/drain';
 import { createPublicApp, type PublicRequest } from './http/public-app';
 import type { Logger } from './log';
 import { ParticipantRegistry, type CollectionContext } from './participants/registry';
@@ -69,7 +70,7 @@ export async function startService(config: Config, files: ServiceFiles, { logger
   const kek = loadKeyEncryptionKey(config.keyEncryptionKey, config.dataDir);
   if (kek.generated) logger.warn({ file: kek.generated }, 'generated a key-encryption key: instances sharing a database must share HSMP_KEY_ENCRYPTION_KEY');
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger, poolSize: config.databasePoolSize });
-  const closers: Array<() => Promise<unknown> | unknown> = [() => database.close()];
+  const closers: Array<() => unknown> = [() => database.close()];
   try {
     const applied = await migrate(database.pool);
     if (applied.length > 0) logger.info({ applied }, 'database migrations applied');
@@ -87,7 +88,12 @@ export async function startService(config: Config, files: ServiceFiles, { logger
     const smlClients = new Map<Environment, SmlClient>();
     for (const [environment, endpoint] of endpoints ?? []) {
       const client = new SmlClient(
-        { url: endpoint.url, cert: readFileSync(endpoint.certFile), key: readFileSync(endpoint.keyFile), ...(endpoint.caFile ? { ca: readFileSync(endpoint.caFile) } : {}) },
+        {
+          url: endpoint.url,
+          cert: readFileSync(endpoint.certFile),
+          key: readFileSync(endpoint.keyFile),
+          ...(endpoint.caFile ? { ca: readFileSync(endpoint.caFile) } : {}),
+        },
         { timeoutMs: config.sml.timeoutMs, observe: metrics.smlCall },
       );
       smlClients.set(environment, client);
@@ -100,27 +106,38 @@ export async function startService(config: Config, files: ServiceFiles, { logger
       const reconciler = new Reconciler(database, smlClients, { smpId: config.smpId, maxShare: config.sml.reconcileMaxShare, health: smlHealth, logger });
       sml = { keys, reconciler, health: smlHealth, environments: [...smlClients.keys()] };
       metrics.watchSml(smlHealth, sml.environments);
-      if (config.sml.reconcileIntervalSeconds > 0) closers.unshift(scheduleReconciliation(reconciler, sml.environments, config.sml.reconcileIntervalSeconds, logger));
+      if (config.sml.reconcileIntervalSeconds > 0)
+        closers.unshift(scheduleReconciliation(reconciler, sml.environments, config.sml.reconcileIntervalSeconds, logger));
     }
 
     const counters: DailyCounters = config.redisUrl ? new RedisCounters(config.redisUrl, logger, config.redisPrefix) : new MemoryCounters();
     closers.unshift(() => counters.close());
-    await counters.ready().catch((error: unknown) => logger.warn({ err: error }, 'redis not reachable at start; queries answer 503 until it is'));
+    await counters.ready().catch((error: unknown) => {
+      logger.warn({ err: error }, 'redis not reachable at start; queries answer 503 until it is');
+    });
     const policy = new QuotaPolicy(database.pool, logger);
     await policy.start();
-    closers.unshift(() => policy.stop());
+    closers.unshift(() => {
+      policy.stop();
+    });
     const quota = new QuotaGuard(counters, policy, config.limits, logger, now);
     metrics.watchBlocks(() => policy.blocksInForce());
 
     const stepsFor = ({ req, requestId, clientIp }: PublicRequest): CollectionSteps => {
       const presented = certificateSource.fromRequest(req);
-      const context = (ap: { seatId: string; fingerprint: string }): CollectionContext => ({ requestId, seatId: ap.seatId, fingerprint: ap.fingerprint, clientIp });
+      const context = (ap: { seatId: string; fingerprint: string }): CollectionContext => ({
+        requestId,
+        seatId: ap.seatId,
+        fingerprint: ap.fingerprint,
+        clientIp,
+      });
       return {
         authenticate: (environment) => authenticator.authenticate(presented, environment),
         admit: (ap) => quota.admit(ap, clientIp),
         servedEnvironments: config.environments,
         lookup: (ap, participant, environment) => keys.collect(participant, environment, context(ap)),
-        recordRefusal: (ap, error, request) => registry.recordRefusal(context(ap), request.requestedEnvironment, error.participantId ?? request.rawParticipantId, error.code),
+        recordRefusal: (ap, error, request) =>
+          registry.recordRefusal(context(ap), request.requestedEnvironment, error.participantId ?? request.rawParticipantId, error.code),
       };
     };
 
@@ -148,21 +165,25 @@ export async function startService(config: Config, files: ServiceFiles, { logger
       publicApp,
     );
     // A renegotiation could swap the client certificate under a kept-alive connection.
-    publicServer.on('secureConnection', (socket: TLSSocket) => socket.disableRenegotiation());
+    publicServer.on('secureConnection', (socket: TLSSocket) => {
+      socket.disableRenegotiation();
+    });
     publicServer.keepAliveTimeout = 30_000;
     publicServer.headersTimeout = 20_000;
     publicServer.requestTimeout = 30_000;
     // Bounded, and below the process's open-file limit, so that a flood of idle sockets on the
     // public port cannot take the admin listener's file descriptors too.
     publicServer.maxConnections = config.maxConnections.public;
+    const publicDrain = drainable(publicServer, 'secureConnection');
     await listen(publicServer, config.port, config.host);
-    closers.unshift(() => closeServer(publicServer));
+    closers.unshift(() => publicDrain.close());
 
     const adminApp = createAdminApp({ config, database, policy, counters, metrics, logger, now, sml });
     const adminServer = http.createServer(adminApp);
     adminServer.maxConnections = config.maxConnections.admin;
+    const adminDrain = drainable(adminServer, 'connection');
     await listen(adminServer, config.adminPort, config.adminHost);
-    closers.unshift(() => closeServer(adminServer));
+    closers.unshift(() => adminDrain.close());
 
     return {
       publicUrl: urlOf(publicServer, 'https'),
@@ -190,14 +211,16 @@ function scheduleReconciliation(reconciler: Reconciler, environments: Environmen
   const timer = setInterval(() => {
     void (async () => {
       for (const environment of environments) {
-        await reconciler
-          .reconcile(environment, { operator: 'scheduler', skipIfReconciledWithinSeconds: intervalSeconds * 0.9 })
-          .catch((error: unknown) => logger.error({ err: error, environment }, 'scheduled SML reconciliation failed'));
+        await reconciler.reconcile(environment, { operator: 'scheduler', skipIfReconciledWithinSeconds: intervalSeconds * 0.9 }).catch((error: unknown) => {
+          logger.error({ err: error, environment }, 'scheduled SML reconciliation failed');
+        });
       }
     })();
   }, intervalSeconds * 1000);
   timer.unref();
-  return () => clearInterval(timer);
+  return () => {
+    clearInterval(timer);
+  };
 }
 
 function listen(server: http.Server, port: number, host: string): Promise<void> {
@@ -205,38 +228,6 @@ function listen(server: http.Server, port: number, host: string): Promise<void> 
     server.once('error', reject);
     server.listen(port, host, () => {
       server.off('error', reject);
-      resolve();
-    });
-  });
-}
-
-/**
- * Stops accepting and drains: every response from now on says `Connection: close` (Node then
- * closes its connection once it is sent), so a busy keep-alive client gets its answers and a
- * clean close, never a reset. Connections still idle after a short grace (a busy client has had
- * its next answer by then) are closed, and swept again until none is left.
- *
- * Node's http `server.close()` closes every idle connection at once, and a keep-alive
- * connection is "idle" between one response and the client's next request, which may already
- * be on the wire: that request met a reset (measured: 1 to 4 of 32 busy connections). So the
- * listening socket is closed with net.Server's own close, and idle connections only after the
- * grace. (http's close also stops its request-timeout checker; that timer is unref'd and the
- * server is done with once its connections are gone.)
- */
-const DRAIN_GRACE_MS = 250;
-const IDLE_SWEEP_MS = 50;
-
-function closeServer(server: http.Server): Promise<void> {
-  return new Promise((resolve) => {
-    server.prependListener('request', (_req: http.IncomingMessage, res: http.ServerResponse) => res.setHeader('Connection', 'close'));
-    let sweep: NodeJS.Timeout | undefined;
-    const grace = setTimeout(() => {
-      server.closeIdleConnections();
-      sweep = setInterval(() => server.closeIdleConnections(), IDLE_SWEEP_MS);
-    }, DRAIN_GRACE_MS);
-    net.Server.prototype.close.call(server, () => {
-      clearTimeout(grace);
-      clearInterval(sweep);
       resolve();
     });
   });

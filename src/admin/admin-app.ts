@@ -77,7 +77,10 @@ const smlReconcile = z.object({ environment: z.enum(ENVIRONMENTS).optional(), fo
 const smlPrepare = z
   .object({
     environment: z.enum(ENVIRONMENTS).optional(),
-    after: z.string().regex(/^[01]\d{9}$/, 'expected an enterprise number of 10 digits').optional(),
+    after: z
+      .string()
+      .regex(/^[01]\d{9}$/, 'expected an enterprise number of 10 digits')
+      .optional(),
     limit: z.number().int().min(1).max(1000).default(100),
     reason,
   })
@@ -109,13 +112,21 @@ export function createAdminApp(options: AdminAppOptions): express.Express {
   });
   app.get('/readyz', async (_req, res) => {
     const [db, redis] = await Promise.all([
-      pool.query('SELECT 1').then(() => 'ok', () => 'unavailable'),
-      counters.ready().then(() => (config.redisUrl ? 'ok' : 'not used (in-memory counters)'), () => 'unavailable'),
+      pool.query('SELECT 1').then(
+        () => 'ok',
+        () => 'unavailable',
+      ),
+      counters.ready().then(
+        () => (config.redisUrl ? 'ok' : 'not used (in-memory counters)'),
+        () => 'unavailable',
+      ),
     ]);
     // A deployment the SML refuses (SMP id, certificate) is not ready: no new key can work.
     // An SML that is merely unreachable is reported, not held against this instance.
-    const sml = options.sml ? Object.fromEntries(options.sml.environments.map((e) => [e, describeSml(options.sml!.health.state(e))])) : 'off';
-    const smlRefuses = options.sml?.environments.some((e) => options.sml!.health.state(e).deploymentOk === false) ?? false;
+    const smlHealth = options.sml?.health;
+    const smlEnvironments = options.sml?.environments ?? [];
+    const sml = smlHealth ? Object.fromEntries(smlEnvironments.map((e) => [e, describeSml(smlHealth.state(e))])) : 'off';
+    const smlRefuses = smlEnvironments.some((e) => smlHealth?.state(e).deploymentOk === false);
     const ready = db === 'ok' && redis !== 'unavailable' && !smlRefuses;
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', database: db, redis, sml });
   });
@@ -130,7 +141,7 @@ export function createAdminApp(options: AdminAppOptions): express.Express {
   const admin = express.Router();
   admin.use(operatorAuth(config.adminOperators));
   admin.use(express.json({ limit: '64kb' }));
-  const operatorOf = (res: Response): string => res.locals.operator;
+  const operatorOf = (res: Response): string => (res.locals as { operator: string }).operator;
 
   admin.get('/blocks', async (_req, res) => {
     const blocks = await policy.listBlocks();
@@ -150,11 +161,15 @@ export function createAdminApp(options: AdminAppOptions): express.Express {
         : body.kind === 'ip'
           ? [['ip', body.address]]
           : [['global', GLOBAL_SUBJECT]];
-    const lifted = await audited(pool, { operator: operatorOf(res), action: `reactivate-${body.kind}`, target: subjects.map((s) => s[1]).join(','), reason: body.reason }, async (client) => {
-      const done: string[] = [];
-      for (const [kind, subject] of subjects) if (await policy.lift(client, kind, subject, operatorOf(res), body.reason)) done.push(subject);
-      return done;
-    });
+    const lifted = await audited(
+      pool,
+      { operator: operatorOf(res), action: `reactivate-${body.kind}`, target: subjects.map((s) => s[1]).join(','), reason: body.reason },
+      async (client) => {
+        const done: string[] = [];
+        for (const [kind, subject] of subjects) if (await policy.lift(client, kind, subject, operatorOf(res), body.reason)) done.push(subject);
+        return done;
+      },
+    );
     // A fresh count for today, or the next query would exceed the limit again at once.
     for (const [kind, subject] of subjects) await counters.reset(brusselsDay(now()), kind, subject);
     if (lifted.length === 0) throw new NotFound(`no block in force for ${subjects.map((s) => s[1]).join(', ')}`);
@@ -167,29 +182,35 @@ export function createAdminApp(options: AdminAppOptions): express.Express {
   admin.post('/allowances', async (req, res) => {
     const body = parse(allowanceGrant, req.body);
     const environments: Environment[] = body.environment ? [body.environment] : [...ENVIRONMENTS];
-    const granted = await audited(pool, { operator: operatorOf(res), action: 'grant-allowance', target: body.seatId, reason: body.reason, details: body }, async (client) => {
-      const out = [];
-      for (const environment of environments) {
-        out.push(
-          await policy.grant(client, {
-            seatId: body.seatId,
-            environment,
-            dailyLimit: body.limit,
-            validFrom: new Date(body.from),
-            validTo: new Date(body.to),
-            grantedBy: operatorOf(res),
-            reason: body.reason ?? null,
-          }),
-        );
-      }
-      return out;
-    });
+    const granted = await audited(
+      pool,
+      { operator: operatorOf(res), action: 'grant-allowance', target: body.seatId, reason: body.reason, details: body },
+      async (client) => {
+        const out = [];
+        for (const environment of environments) {
+          out.push(
+            await policy.grant(client, {
+              seatId: body.seatId,
+              environment,
+              dailyLimit: body.limit,
+              validFrom: new Date(body.from),
+              validTo: new Date(body.to),
+              grantedBy: operatorOf(res),
+              reason: body.reason ?? null,
+            }),
+          );
+        }
+        return out;
+      },
+    );
     res.status(201).json({ allowances: granted });
   });
   admin.delete('/allowances/:id', async (req, res) => {
     const id = parse(z.coerce.number().int().positive(), req.params.id);
     const { reason: why } = parse(withReason, req.body ?? {});
-    const revoked = await audited(pool, { operator: operatorOf(res), action: 'revoke-allowance', target: String(id), reason: why }, (client) => policy.revoke(client, id, operatorOf(res)));
+    const revoked = await audited(pool, { operator: operatorOf(res), action: 'revoke-allowance', target: String(id), reason: why }, (client) =>
+      policy.revoke(client, id, operatorOf(res)),
+    );
     if (!revoked) throw new NotFound(`no allowance ${id} in force`);
     res.json({ revoked: id });
   });
@@ -201,8 +222,12 @@ export function createAdminApp(options: AdminAppOptions): express.Express {
     res.json({
       day: usageDay,
       global: { count: usage.global, limit: config.limits.globalDaily },
-      users: Object.entries(usage.users).map(([subject, count]) => ({ ...splitUser(subject), count })).sort((a, b) => b.count - a.count),
-      ips: Object.entries(usage.ips).map(([address, count]) => ({ address, count, limit: config.limits.ipDaily })).sort((a, b) => b.count - a.count),
+      users: Object.entries(usage.users)
+        .map(([subject, count]) => ({ ...splitUser(subject), count }))
+        .sort((a, b) => b.count - a.count),
+      ips: Object.entries(usage.ips)
+        .map(([address, count]) => ({ address, count, limit: config.limits.ipDaily }))
+        .sort((a, b) => b.count - a.count),
     });
   });
 
@@ -216,7 +241,9 @@ export function createAdminApp(options: AdminAppOptions): express.Express {
     admin.post(`/enterprises/:number/${action}`, async (req, res) => {
       const number = enterpriseNumber(req.params.number);
       const { reason: why } = parse(withReason, req.body ?? {});
-      const change = await audited(pool, { operator: operatorOf(res), action: `enterprise-${action}`, target: number, reason: why }, (client) => changeEnterprise(client, number, action));
+      const change = await audited(pool, { operator: operatorOf(res), action: `enterprise-${action}`, target: number, reason: why }, (client) =>
+        changeEnterprise(client, number, action),
+      );
       if (!change) throw new NotFound(`hsmp does not hold enterprise ${number}`);
       res.json({ enterpriseNumber: number, ...change });
     });
@@ -226,7 +253,10 @@ export function createAdminApp(options: AdminAppOptions): express.Express {
     const body = parse(seedRequest, req.body ?? {});
     const datasets = Array.from({ length: body.datasets }, (_, i) => ({ dataset: i + 1, types: datasetNumbers(i + 1) }));
     await audited(pool, { operator: operatorOf(res), action: 'seed', target: `datasets 1..${body.datasets}`, reason: body.reason }, (client) =>
-      seedDatasets(client, datasets.map((d) => d.types)),
+      seedDatasets(
+        client,
+        datasets.map((d) => d.types),
+      ),
     );
     res.json({ datasets });
   });
@@ -245,7 +275,7 @@ export function createAdminApp(options: AdminAppOptions): express.Express {
 
   admin.get('/audit', async (req, res) => {
     const q = parse(logQuery, req.query);
-    const { rows } = await pool.query(
+    const { rows } = await pool.query<{ id: string }>(
       `SELECT id, at, operator, action, target, reason, details FROM audit_log
         WHERE ($1::text IS NULL OR operator = $1) AND ($2::timestamptz IS NULL OR (at >= $2 AND at < $3)) AND ($4::bigint IS NULL OR id < $4)
         ORDER BY id DESC LIMIT $5`,
@@ -257,7 +287,7 @@ export function createAdminApp(options: AdminAppOptions): express.Express {
   admin.get('/collections', async (req, res) => {
     const q = parse(logQuery, req.query);
     const participant = q.participant ? (parseParticipantId(q.participant)?.enterpriseNumber ?? q.participant) : null;
-    const { rows } = await pool.query(
+    const { rows } = await pool.query<{ id: string }>(
       `SELECT id, request_id, collected_at, seat_id, certificate_fingerprint, client_ip, environment, participant, enterprise_number, outcome
          FROM collection_log
         WHERE ($1::text IS NULL OR seat_id = $1) AND ($2::text IS NULL OR enterprise_number = $2 OR participant = $2)
@@ -291,26 +321,65 @@ export function createAdminApp(options: AdminAppOptions): express.Express {
     if (environments.length !== 1) throw new BadRequest('environment: name one environment (this deployment serves several)');
     const progress = await sml.keys.prepareBatch(environments[0], body.after ?? '', body.limit);
     if (progress.prepared > 0 || progress.notOurs > 0) {
-      await audited(pool, { operator: operatorOf(res), action: 'sml-prepare', target: environments[0], reason: body.reason, details: { after: body.after ?? null } }, async () => progress);
+      await audited(
+        pool,
+        { operator: operatorOf(res), action: 'sml-prepare', target: environments[0], reason: body.reason, details: { after: body.after ?? null } },
+        async () => progress,
+      );
     }
     res.json(progress);
   });
 
   app.use(ADMIN_PREFIX, admin);
-  app.use((_req, res) => sendProblem(res, 404, 'not-found', 'no such admin resource'));
+  app.use((_req, res) => {
+    sendProblem(res, 404, 'not-found', 'no such admin resource');
+  });
   app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
-    if (error instanceof BadRequest) return sendProblem(res, 400, 'bad-request', error.message);
-    if (error instanceof NotFound) return sendProblem(res, 404, 'not-found', error.message);
-    if (error instanceof Conflict) return sendProblem(res, 409, error.code, error.message);
-    if (error instanceof ReconcileRefused) return sendProblem(res, 409, 'reconcile-refused', `${error.message}; nothing was changed`, { summary: error.summary });
-    if (error instanceof ReconcileBusy) return sendProblem(res, 409, 'reconcile-busy', error.message);
-    if (error instanceof SmlFault || error instanceof SmlUnavailable) return sendProblem(res, 503, 'sml-unavailable', `${error.message}; nothing was changed`);
-    if (error instanceof KboDumpError) return sendProblem(res, 422, 'malformed-dump', `${error.message}; nothing was changed`);
-    if (error instanceof DumpTooLarge) return sendProblem(res, 413, 'dump-too-large', `${error.message}; nothing was changed`);
-    if (error instanceof ImportRefused) return sendProblem(res, 409, 'import-refused', `${error.message}; nothing was changed`);
+    if (error instanceof BadRequest) {
+      sendProblem(res, 400, 'bad-request', error.message);
+      return;
+    }
+    if (error instanceof NotFound) {
+      sendProblem(res, 404, 'not-found', error.message);
+      return;
+    }
+    if (error instanceof Conflict) {
+      sendProblem(res, 409, error.code, error.message);
+      return;
+    }
+    if (error instanceof ReconcileRefused) {
+      sendProblem(res, 409, 'reconcile-refused', `${error.message}; nothing was changed`, { summary: error.summary });
+      return;
+    }
+    if (error instanceof ReconcileBusy) {
+      sendProblem(res, 409, 'reconcile-busy', error.message);
+      return;
+    }
+    if (error instanceof SmlFault || error instanceof SmlUnavailable) {
+      sendProblem(res, 503, 'sml-unavailable', `${error.message}; nothing was changed`);
+      return;
+    }
+    if (error instanceof KboDumpError) {
+      sendProblem(res, 422, 'malformed-dump', `${error.message}; nothing was changed`);
+      return;
+    }
+    if (error instanceof DumpTooLarge) {
+      sendProblem(res, 413, 'dump-too-large', `${error.message}; nothing was changed`);
+      return;
+    }
+    if (error instanceof ImportRefused) {
+      sendProblem(res, 409, 'import-refused', `${error.message}; nothing was changed`);
+      return;
+    }
     const status = (error as { status?: number }).status;
-    if (status === 400 || status === 413 || status === 415) return sendProblem(res, status, 'bad-request', (error as Error).message);
-    if (error instanceof HsmpError && error.status === 503) return sendProblem(res, 503, 'unavailable', error.message);
+    if (status === 400 || status === 413 || status === 415) {
+      sendProblem(res, status, 'bad-request', (error as Error).message);
+      return;
+    }
+    if (error instanceof HsmpError && error.status === 503) {
+      sendProblem(res, 503, 'unavailable', error.message);
+      return;
+    }
     logger.error({ err: error }, 'admin request failed');
     sendProblem(res, 500, 'internal-error', 'the admin request failed');
   });

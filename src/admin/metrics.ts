@@ -6,16 +6,16 @@ import type { SmlCallObserver } from '../sml/client';
 /** Prometheus metrics of one service instance (a registry of its own, so tests can run several). */
 export interface Metrics {
   registry: client.Registry;
-  observe(code: string, seconds: number): void;
-  certificateCache(hit: boolean): void;
+  observe: (code: string, seconds: number) => void;
+  certificateCache: (hit: boolean) => void;
   /** Where the blocks-in-force gauge reads its value, once the quota policy exists. */
-  watchBlocks(count: () => number): void;
+  watchBlocks: (count: () => number) => void;
   smlCall: SmlCallObserver;
-  dependencyUnavailable(dependency: string): void;
+  dependencyUnavailable: (dependency: string) => void;
   /** Collection-log rows given up on (refused by PostgreSQL alone, or left at shutdown). */
-  collectionLogLost(count: number): void;
+  collectionLogLost: (count: number) => void;
   /** Where the SML deployment gauge reads its value. */
-  watchSml(health: SmlHealth, environments: Environment[]): void;
+  watchSml: (health: SmlHealth, environments: Environment[]) => void;
 }
 
 export function createMetrics(): Metrics {
@@ -85,8 +85,12 @@ export function createMetrics(): Metrics {
   });
   return {
     registry,
-    dependencyUnavailable: (dependency) => unavailable.inc({ dependency }),
-    collectionLogLost: (count) => logLost.inc(count),
+    dependencyUnavailable: (dependency) => {
+      unavailable.inc({ dependency });
+    },
+    collectionLogLost: (count) => {
+      logLost.inc(count);
+    },
     smlCall: (operation, outcome, seconds) => {
       smlRequests.inc({ operation, outcome });
       smlLatency.observe({ operation }, seconds);
@@ -98,7 +102,9 @@ export function createMetrics(): Metrics {
       requests.inc({ code });
       latency.observe(seconds);
     },
-    certificateCache: (hit) => certificateCache.inc({ result: hit ? 'hit' : 'miss' }),
+    certificateCache: (hit) => {
+      certificateCache.inc({ result: hit ? 'hit' : 'miss' });
+    },
     watchBlocks: (count) => {
       blocksInForce = count;
     },

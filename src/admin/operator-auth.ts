@@ -11,7 +11,9 @@ import { sendProblem } from './problem';
 export function operatorAuth(operators: readonly AdminOperator[]) {
   return (req: Request, res: Response, next: NextFunction): void => {
     const match = /^Bearer ([\x21-\x7e]{1,512})$/.exec(req.headers.authorization ?? '');
-    const presented = createHash('sha256').update(match ? match[1] : '').digest();
+    const presented = createHash('sha256')
+      .update(match ? match[1] : '')
+      .digest();
     let operator: string | undefined;
     for (const candidate of operators) {
       if (timingSafeEqual(presented, candidate.tokenSha256) && match) operator = candidate.name;

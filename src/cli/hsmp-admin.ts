@@ -53,7 +53,8 @@ const environment = (value: string) => {
   return value;
 };
 const isoInstant = (value: string) => {
-  if (Number.isNaN(Date.parse(value)) || !/T.*(Z|[+-]\d{2}:?\d{2})$/.test(value)) throw new InvalidArgumentError('expected an ISO 8601 instant with a zone, e.g. 2026-12-01T00:00:00+01:00');
+  if (Number.isNaN(Date.parse(value)) || !/T.*(Z|[+-]\d{2}:?\d{2})$/.test(value))
+    throw new InvalidArgumentError('expected an ISO 8601 instant with a zone, e.g. 2026-12-01T00:00:00+01:00');
   return new Date(value).toISOString();
 };
 
@@ -71,42 +72,50 @@ export function buildProgram(print: (line: string) => void = console.log): Comma
   };
   const out = (result: unknown, human: () => string[]) => {
     if (globals().json) print(JSON.stringify(result, null, 2));
-    else human().forEach((line) => print(line));
+    else
+      human().forEach((line) => {
+        print(line);
+      });
   };
   const reason = (cmd: Command) => cmd.option('--reason <text>', 'why, written to the audit log');
 
-  reason(program.command('seed').description('create BOSA-like test datasets').option('--datasets <n>', 'how many datasets', positiveInt, 1)).action(async (o) => {
-    const result = await call(globals(), 'POST', '/admin/seed', { datasets: o.datasets, reason: o.reason });
-    out(result, () =>
-      result.datasets.flatMap((d: { dataset: number; types: Record<string, string[]> }) => [
-        `dataset ${d.dataset}`,
-        ...Object.entries(d.types).map(([type, numbers]) => `  type ${type} (${TYPE_MEANING[type]}): ${numbers.join(' ')}`),
-      ]),
-    );
-  });
-
-  reason(program.command('import-kbo <file>').description('import a CBE enterprise.csv dump, streamed to the server').option('--force', 'allow deactivating more than the safety share of the registry')).action(
-    async (file: string, o) => {
-      let size: number;
-      try {
-        size = statSync(file).size;
-      } catch {
-        throw new CliError(`cannot read ${file}`);
-      }
-      const progress = uploadProgress(size, (line) => process.stderr.write(line));
-      const stream = createReadStream(file).pipe(progress.counter);
-      const query = new URLSearchParams({ force: o.force ? 'true' : 'false', ...(o.reason ? { reason: o.reason } : {}) });
-      try {
-        const result = await call(globals(), 'POST', `/admin/import/kbo?${query}`, undefined, { stream, contentType: 'text/csv' });
-        out(result, () => [
-          `imported ${result.rows} rows in ${result.seconds.toFixed(1)} s (${Math.round(result.rows / Math.max(result.seconds, 0.001))} rows/s; merge ${result.mergeSeconds.toFixed(1)} s): ` +
-            `added ${result.added}, reactivated ${result.reactivated}, deactivated ${result.deactivated}, unchanged ${result.unchanged}`,
-        ]);
-      } finally {
-        progress.stop();
-      }
+  reason(program.command('seed').description('create BOSA-like test datasets').option('--datasets <n>', 'how many datasets', positiveInt, 1)).action(
+    async (o) => {
+      const result = await call(globals(), 'POST', '/admin/seed', { datasets: o.datasets, reason: o.reason });
+      out(result, () =>
+        result.datasets.flatMap((d: { dataset: number; types: Record<string, string[]> }) => [
+          `dataset ${d.dataset}`,
+          ...Object.entries(d.types).map(([type, numbers]) => `  type ${type} (${TYPE_MEANING[type]}): ${numbers.join(' ')}`),
+        ]),
+      );
     },
   );
+
+  reason(
+    program
+      .command('import-kbo <file>')
+      .description('import a CBE enterprise.csv dump, streamed to the server')
+      .option('--force', 'allow deactivating more than the safety share of the registry'),
+  ).action(async (file: string, o) => {
+    let size: number;
+    try {
+      size = statSync(file).size;
+    } catch {
+      throw new CliError(`cannot read ${file}`);
+    }
+    const progress = uploadProgress(size, (line) => process.stderr.write(line));
+    const stream = createReadStream(file).pipe(progress.counter);
+    const query = new URLSearchParams({ force: o.force ? 'true' : 'false', ...(o.reason ? { reason: o.reason } : {}) });
+    try {
+      const result = await call(globals(), 'POST', `/admin/import/kbo?${query.toString()}`, undefined, { stream, contentType: 'text/csv' });
+      out(result, () => [
+        `imported ${result.rows} rows in ${result.seconds.toFixed(1)} s (${Math.round(result.rows / Math.max(result.seconds, 0.001))} rows/s; merge ${result.mergeSeconds.toFixed(1)} s): ` +
+          `added ${result.added}, reactivated ${result.reactivated}, deactivated ${result.deactivated}, unchanged ${result.unchanged}`,
+      ]);
+    } finally {
+      progress.stop();
+    }
+  });
 
   for (const [command, action, verb] of [
     ['remove', 'remove', 'removed (HSMP-012)'],
@@ -119,16 +128,19 @@ export function buildProgram(print: (line: string) => void = console.log): Comma
     });
   }
 
-  program.command('blacklist').description('users, IPs and global lock in force').action(async () => {
-    const result = await call(globals(), 'GET', '/admin/blocks');
-    out(result, () => [
-      `users (${result.users.length}):`,
-      ...result.users.map((u: any) => `  ${u.seatId} [${u.environment}] since ${u.blockedAt}: ${u.reason}`),
-      `IPs (${result.ips.length}):`,
-      ...result.ips.map((i: any) => `  ${i.address} since ${i.blockedAt}: ${i.reason}`),
-      `global lock: ${result.global ? `since ${result.global.blockedAt}: ${result.global.reason}` : 'none'}`,
-    ]);
-  });
+  program
+    .command('blacklist')
+    .description('users, IPs and global lock in force')
+    .action(async () => {
+      const result = await call(globals(), 'GET', '/admin/blocks');
+      out(result, () => [
+        `users (${result.users.length}):`,
+        ...result.users.map((u: any) => `  ${u.seatId} [${u.environment}] since ${u.blockedAt}: ${u.reason}`),
+        `IPs (${result.ips.length}):`,
+        ...result.ips.map((i: any) => `  ${i.address} since ${i.blockedAt}: ${i.reason}`),
+        `global lock: ${result.global ? `since ${result.global.blockedAt}: ${result.global.reason}` : 'none'}`,
+      ]);
+    });
 
   const reactivate = program.command('reactivate').description('lift a block');
   const reactivated = (result: any) => [`reactivated: ${result.reactivated.join(', ')}`];
@@ -154,12 +166,27 @@ export function buildProgram(print: (line: string) => void = console.log): Comma
       .requiredOption('--to <iso8601>', 'end of the window', isoInstant)
       .option('--environment <e>', 'only this environment', environment),
   ).action(async (seatId: string, o) => {
-    const result = await call(globals(), 'POST', '/admin/allowances', { seatId, limit: o.limit, from: o.from, to: o.to, environment: o.environment, reason: o.reason });
-    out(result, () => result.allowances.map((a: any) => `allowance ${a.id}: ${a.seatId} [${a.environment}] ${a.dailyLimit}/day from ${a.validFrom} to ${a.validTo}`));
+    const result = await call(globals(), 'POST', '/admin/allowances', {
+      seatId,
+      limit: o.limit,
+      from: o.from,
+      to: o.to,
+      environment: o.environment,
+      reason: o.reason,
+    });
+    out(result, () =>
+      result.allowances.map((a: any) => `allowance ${a.id}: ${a.seatId} [${a.environment}] ${a.dailyLimit}/day from ${a.validFrom} to ${a.validTo}`),
+    );
   });
   allowance.command('list').action(async () => {
     const result = await call(globals(), 'GET', '/admin/allowances');
-    out(result, () => (result.allowances.length ? result.allowances.map((a: any) => `allowance ${a.id}: ${a.seatId} [${a.environment}] ${a.dailyLimit}/day from ${a.validFrom} to ${a.validTo} (by ${a.grantedBy})`) : ['no allowances']));
+    out(result, () =>
+      result.allowances.length
+        ? result.allowances.map(
+            (a: any) => `allowance ${a.id}: ${a.seatId} [${a.environment}] ${a.dailyLimit}/day from ${a.validFrom} to ${a.validTo} (by ${a.grantedBy})`,
+          )
+        : ['no allowances'],
+    );
   });
   reason(allowance.command('revoke <id>')).action(async (id: string, o) => {
     const result = await call(globals(), 'DELETE', `/admin/allowances/${encodeURIComponent(id)}`, { reason: o.reason });
@@ -178,18 +205,19 @@ export function buildProgram(print: (line: string) => void = console.log): Comma
         ...result.ips.map((i: any) => `  ip ${i.address}: ${i.count} of ${i.limit}`),
       ]);
     });
-  const sml = program.command('sml').description("the SML: reconcile migrations, prepare keys in bulk (SPEC §9)");
+  const sml = program.command('sml').description('the SML: reconcile migrations, prepare keys in bulk (SPEC §9)');
   reason(
     sml
       .command('reconcile')
-      .description('read this SMP\'s participants from the SML; prepared keys it no longer lists become migrated (HSMP-013)')
+      .description("read this SMP's participants from the SML; prepared keys it no longer lists become migrated (HSMP-013)")
       .option('--environment <e>', 'only this environment', environment)
       .option('--force', 'mark them even when more than HSMP_SML_RECONCILE_MAX_SHARE of the prepared keys would go'),
   ).action(async (o) => {
     const result = await call(globals(), 'POST', '/admin/sml/reconcile', { environment: o.environment, force: Boolean(o.force), reason: o.reason });
     out(result, () =>
       result.reconciliations.map(
-        (r: any) => `reconciled ${r.environment}: the SML lists ${r.listed} participants (${r.pages} pages); ${r.missing} of ${r.prepared} prepared keys no longer listed, ${r.marked} marked migrated`,
+        (r: any) =>
+          `reconciled ${r.environment}: the SML lists ${r.listed} participants (${r.pages} pages); ${r.missing} of ${r.prepared} prepared keys no longer listed, ${r.marked} marked migrated`,
       ),
     );
   });
@@ -218,13 +246,17 @@ export function buildProgram(print: (line: string) => void = console.log): Comma
       environmentName = result.environment;
       after = result.next;
       const seconds = (Date.now() - started) / 1000;
-      process.stderr.write(`sml prepare: ${total.prepared} prepared, ${total.notOurs} not this SMP's, ${(total.prepared / Math.max(seconds, 0.001)).toFixed(1)}/s${after ? `, at ${after}` : ', done'}\n`);
+      process.stderr.write(
+        `sml prepare: ${total.prepared} prepared, ${total.notOurs} not this SMP's, ${(total.prepared / Math.max(seconds, 0.001)).toFixed(1)}/s${after ? `, at ${after}` : ', done'}\n`,
+      );
       // Paces the SML calls: a batch of `limit` takes at least limit / rate seconds.
       const wait = (limit / o.rate) * 1000 - (Date.now() - batchStarted);
       if (after && wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
     } while (after);
     const seconds = (Date.now() - started) / 1000;
-    out({ environment: environmentName, ...total, seconds }, () => [`prepared ${total.prepared} keys in ${environmentName} in ${seconds.toFixed(1)} s (${total.notOurs} not this SMP's)`]);
+    out({ environment: environmentName, ...total, seconds }, () => [
+      `prepared ${total.prepared} keys in ${environmentName} in ${seconds.toFixed(1)} s (${total.notOurs} not this SMP's)`,
+    ]);
   });
   return program;
 }
@@ -257,7 +289,12 @@ export function uploadProgress(size: number, write: (line: string) => void): { c
       write(`import-kbo: merging, ${Math.round((now - allSentAt) / 1000)} s\n`);
     }
   }, 1000);
-  return { counter, stop: () => clearInterval(timer) };
+  return {
+    counter,
+    stop: () => {
+      clearInterval(timer);
+    },
+  };
 }
 
 const TYPE_MEANING: Record<string, string> = {

@@ -105,7 +105,10 @@ const environment = z.enum(ENVIRONMENTS, { error: `expected one of ${ENVIRONMENT
 const list = <T extends z.ZodType>(item: T) =>
   optionalText.transform((v, ctx) => {
     const parsed: z.infer<T>[] = [];
-    for (const part of (v ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
+    for (const part of (v ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean)) {
       const result = item.safeParse(part);
       if (!result.success) {
         ctx.addIssue({ code: 'custom', message: `"${part}": ${result.error.issues[0]?.message}` });
@@ -118,7 +121,9 @@ const list = <T extends z.ZodType>(item: T) =>
 
 const cidr = z.string().transform((value, ctx) => {
   try {
-    return value.includes('/') ? ipaddr.parseCIDR(value) : ([ipaddr.parse(value), ipaddr.parse(value).kind() === 'ipv4' ? 32 : 128] as [ipaddr.IPv4 | ipaddr.IPv6, number]);
+    return value.includes('/')
+      ? ipaddr.parseCIDR(value)
+      : ([ipaddr.parse(value), ipaddr.parse(value).kind() === 'ipv4' ? 32 : 128] as [ipaddr.IPv4 | ipaddr.IPv6, number]);
   } catch {
     ctx.addIssue({ code: 'custom', message: 'expected an IP address or CIDR' });
     return z.NEVER;
@@ -144,7 +149,10 @@ const schema = z.object({
   HSMP_TRUSTSTORE: existingFile,
   HSMP_ENVIRONMENT: environment.default('test'),
   HSMP_ENVIRONMENTS: list(environment),
-  HSMP_SMP_ID: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'expected 1-64 letters, digits, dot, dash or underscore').default('HERMES-SMP'),
+  HSMP_SMP_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,64}$/, 'expected 1-64 letters, digits, dot, dash or underscore')
+    .default('HERMES-SMP'),
   HSMP_LIMIT_USER_DAILY: positiveInt(1000),
   HSMP_LIMIT_IP_DAILY: positiveInt(5000),
   HSMP_LIMIT_GLOBAL_DAILY: positiveInt(100000),
@@ -167,8 +175,15 @@ const schema = z.object({
   DATABASE_URL: optionalText.refine((v) => v === undefined || /^postgres(ql)?:\/\//.test(v), { error: 'expected a postgres:// URL' }),
   HSMP_DB_POOL_SIZE: positiveInt(10),
   REDIS_URL: optionalText.refine((v) => v === undefined || /^rediss?:\/\//.test(v), { error: 'expected a redis:// URL' }),
-  HSMP_REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]{1,64}$/, 'expected 1-64 letters, digits, colon, dash or underscore').default('hsmp'),
-  HSMP_IMPORT_MAX_DEACTIVATE_SHARE: z.coerce.number({ error: 'expected a share between 0 and 1' }).min(0, 'expected a share between 0 and 1').max(1, 'expected a share between 0 and 1').default(0.05),
+  HSMP_REDIS_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9:_-]{1,64}$/, 'expected 1-64 letters, digits, colon, dash or underscore')
+    .default('hsmp'),
+  HSMP_IMPORT_MAX_DEACTIVATE_SHARE: z.coerce
+    .number({ error: 'expected a share between 0 and 1' })
+    .min(0, 'expected a share between 0 and 1')
+    .max(1, 'expected a share between 0 and 1')
+    .default(0.05),
   // The CBE enterprise.csv is ~110 MB for 2 million rows: 5 times that leaves room to grow.
   HSMP_IMPORT_MAX_BYTES: positiveInt(512 * 1024 * 1024),
   HSMP_DEV_PKI_DIR: z.string().default('./certs/dev'),
@@ -183,15 +198,27 @@ const schema = z.object({
   HSMP_SML_KEY_PRODUCTION: existingFile,
   HSMP_SML_CA: existingFile,
   HSMP_SML_TIMEOUT_MS: positiveInt(10_000),
-  HSMP_SML_RECONCILE_INTERVAL: z.coerce.number({ error: 'expected a whole number of seconds' }).int('expected a whole number of seconds').min(0, 'expected 0 or more seconds').default(3600),
-  HSMP_SML_RECONCILE_MAX_SHARE: z.coerce.number({ error: 'expected a share between 0 and 1' }).min(0, 'expected a share between 0 and 1').max(1, 'expected a share between 0 and 1').default(0.1),
+  HSMP_SML_RECONCILE_INTERVAL: z.coerce
+    .number({ error: 'expected a whole number of seconds' })
+    .int('expected a whole number of seconds')
+    .min(0, 'expected 0 or more seconds')
+    .default(3600),
+  HSMP_SML_RECONCILE_MAX_SHARE: z.coerce
+    .number({ error: 'expected a share between 0 and 1' })
+    .min(0, 'expected a share between 0 and 1')
+    .max(1, 'expected a share between 0 and 1')
+    .default(0.1),
   HSMP_DEV_SML_PORT: port(8890),
   HSMP_REFUSAL_LOG_MAX_PENDING: positiveInt(10_000),
   // Below a common 1024 open-file limit, with room for the admin listener, pools and files.
   HSMP_MAX_CONNECTIONS: positiveInt(900),
   HSMP_ADMIN_MAX_CONNECTIONS: positiveInt(64),
   HSMP_TLS_HANDSHAKE_TIMEOUT_MS: positiveInt(10_000),
-  HSMP_DEV_SML_DELAY_MS: z.coerce.number({ error: 'expected milliseconds' }).int('expected whole milliseconds').min(0, 'expected 0 or more milliseconds').default(0),
+  HSMP_DEV_SML_DELAY_MS: z.coerce
+    .number({ error: 'expected milliseconds' })
+    .int('expected whole milliseconds')
+    .min(0, 'expected 0 or more milliseconds')
+    .default(0),
   HSMP_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -207,8 +234,10 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   if ((e.HSMP_TLS_CERT === undefined) !== (e.HSMP_TLS_KEY === undefined)) {
     throw new ConfigError('HSMP_TLS_CERT and HSMP_TLS_KEY: set both or neither');
   }
-  if (e.HSMP_WORKERS > 1 && !e.REDIS_URL) throw new ConfigError('HSMP_WORKERS: more than one worker needs REDIS_URL (in-memory counters belong to one process)');
-  if (e.HSMP_WORKERS > 1 && !e.DATABASE_URL) throw new ConfigError('HSMP_WORKERS: more than one worker needs DATABASE_URL (the embedded database belongs to one process)');
+  if (e.HSMP_WORKERS > 1 && !e.REDIS_URL)
+    throw new ConfigError('HSMP_WORKERS: more than one worker needs REDIS_URL (in-memory counters belong to one process)');
+  if (e.HSMP_WORKERS > 1 && !e.DATABASE_URL)
+    throw new ConfigError('HSMP_WORKERS: more than one worker needs DATABASE_URL (the embedded database belongs to one process)');
   const environments = e.HSMP_ENVIRONMENTS.length > 0 ? [...new Set(e.HSMP_ENVIRONMENTS)] : [e.HSMP_ENVIRONMENT];
   if (!environments.includes(e.HSMP_ENVIRONMENT)) {
     throw new ConfigError(`HSMP_ENVIRONMENTS: must include HSMP_ENVIRONMENT (${e.HSMP_ENVIRONMENT})`);
@@ -284,11 +313,14 @@ export function resolveSmlEndpoints(
       resolved.set(environment, fallback(environment));
       continue;
     }
-    const missing = [!given.url && `HSMP_SML_URL_${suffix}`, !given.certFile && `HSMP_SML_CERT_${suffix}`, !given.keyFile && `HSMP_SML_KEY_${suffix}`].filter(Boolean);
-    if (missing.length > 0) {
-      throw new ConfigError(`${missing.join(', ')}: HSMP_SML=on and the ${environment} environment is served, so its SML URL, certificate and key are needed (or HSMP_SML=off)`);
+    const { url, certFile, keyFile } = given;
+    if (!url || !certFile || !keyFile) {
+      const missing = [!url && `HSMP_SML_URL_${suffix}`, !certFile && `HSMP_SML_CERT_${suffix}`, !keyFile && `HSMP_SML_KEY_${suffix}`].filter(Boolean);
+      throw new ConfigError(
+        `${missing.join(', ')}: HSMP_SML=on and the ${environment} environment is served, so its SML URL, certificate and key are needed (or HSMP_SML=off)`,
+      );
     }
-    resolved.set(environment, { url: given.url!, certFile: given.certFile!, keyFile: given.keyFile!, caFile: config.sml.caFile });
+    resolved.set(environment, { url, certFile, keyFile, caFile: config.sml.caFile });
   }
   return resolved;
 }

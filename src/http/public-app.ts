@@ -49,10 +49,14 @@ export function createPublicApp(options: PublicAppOptions): PublicHandler {
     // other, answered only after the certificate checks, not a 400 before them.
     const match = MIGRATION_KEY_PATH.exec(path);
     const format = negotiateFormat(req);
-    if (!match) return sendError(res, format, new HsmpError('NOT_FOUND'), requestId);
+    if (!match) {
+      sendError(res, format, new HsmpError('NOT_FOUND'), requestId);
+      return;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('Allow', 'GET, HEAD');
-      return sendError(res, format, new HsmpError('METHOD_NOT_ALLOWED'), requestId);
+      sendError(res, format, new HsmpError('METHOD_NOT_ALLOWED'), requestId);
+      return;
     }
     const started = process.hrtime.bigint();
     const clientIp = clientAddress(req, trustProxy);

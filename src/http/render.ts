@@ -17,20 +17,31 @@ export function negotiateFormat(req: IncomingMessage): Format {
 
 export function sendRecord(res: ServerResponse, format: Format, smpId: string, record: MigrationRecord): void {
   if (format === 'json') {
-    send(res, 200, 'application/json', JSON.stringify({
-      serviceMetadataPublisherId: smpId,
-      participantIdentifier: { scheme: PARTICIPANT_SCHEME, value: record.participant.value },
-      enterpriseNumber: record.participant.enterpriseNumber,
-      environment: record.environment,
-      migrationKey: record.migrationKey,
-    }));
+    send(
+      res,
+      200,
+      'application/json',
+      JSON.stringify({
+        serviceMetadataPublisherId: smpId,
+        participantIdentifier: { scheme: PARTICIPANT_SCHEME, value: record.participant.value },
+        enterpriseNumber: record.participant.enterpriseNumber,
+        environment: record.environment,
+        migrationKey: record.migrationKey,
+      }),
+    );
     return;
   }
   const doc = create({ version: '1.0', encoding: 'UTF-8' })
     .ele('MigrationRecord')
-    .ele('ServiceMetadataPublisherID').txt(smpId).up()
-    .ele('ParticipantIdentifier', { scheme: PARTICIPANT_SCHEME }).txt(record.participant.value).up()
-    .ele('MigrationKey').txt(record.migrationKey).up()
+    .ele('ServiceMetadataPublisherID')
+    .txt(smpId)
+    .up()
+    .ele('ParticipantIdentifier', { scheme: PARTICIPANT_SCHEME })
+    .txt(record.participant.value)
+    .up()
+    .ele('MigrationKey')
+    .txt(record.migrationKey)
+    .up()
     .doc();
   send(res, 200, 'application/xml', doc.end({ prettyPrint: true }));
 }
@@ -75,6 +86,7 @@ const NOT_XML = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/gu;
 
 /** The participant id as asked, made safe to echo: XML-representable and bounded. */
 function echoable(raw: string): string {
-  const chars = [...raw.replace(NOT_XML, '\uFFFD')];
+  // Code points, not UTF-16 units, so a cut never splits a surrogate pair.
+  const chars = Array.from(raw.replace(NOT_XML, '\uFFFD'));
   return chars.length > MAX_ECHO ? chars.slice(0, MAX_ECHO).join('') + '…' : chars.join('');
 }

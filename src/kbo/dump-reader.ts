@@ -93,31 +93,54 @@ class RowValidator extends Transform {
 
   override _transform(fields: string[], _encoding: BufferEncoding, callback: TransformCallback): void {
     this.line++;
-    if (this.emptyLine) return callback(new KboDumpError(this.emptyLine, 'empty line'));
+    if (this.emptyLine) {
+      callback(new KboDumpError(this.emptyLine, 'empty line'));
+      return;
+    }
     if (fields.length === 1 && fields[0] === '') {
       this.emptyLine = this.line;
-      return callback();
+      callback();
+      return;
     }
     if (this.line === 1) {
       const header = fields.map((f) => f.trim());
-      if (header.join(',') !== KBO_HEADER.join(',')) return callback(new KboDumpError(1, `header must be ${KBO_HEADER.join(',')}`));
-      return callback();
+      if (header.join(',') !== KBO_HEADER.join(',')) {
+        callback(new KboDumpError(1, `header must be ${KBO_HEADER.join(',')}`));
+        return;
+      }
+      callback();
+      return;
     }
     const row = this.readRow(fields);
-    if (row !== null && typeof row === 'object') return callback(new KboDumpError(this.line, row.refused));
+    if (row !== null && typeof row === 'object') {
+      callback(new KboDumpError(this.line, row.refused));
+      return;
+    }
     this.counts.rows++;
-    if (row === null) return callback();
+    if (row === null) {
+      callback();
+      return;
+    }
     this.counts.active++;
     this.batch.push(row);
-    if (this.batch.length < BATCH_SIZE) return callback();
+    if (this.batch.length < BATCH_SIZE) {
+      callback();
+      return;
+    }
     const full = this.batch;
     this.batch = [];
     callback(null, full);
   }
 
   override _flush(callback: TransformCallback): void {
-    if (this.line === 0 || (this.line === 1 && this.emptyLine)) return callback(new KboDumpError(1, 'empty file: no header'));
-    if (this.counts.rows === 0) return callback(new KboDumpError(2, 'no enterprise rows'));
+    if (this.line === 0 || (this.line === 1 && this.emptyLine)) {
+      callback(new KboDumpError(1, 'empty file: no header'));
+      return;
+    }
+    if (this.counts.rows === 0) {
+      callback(new KboDumpError(2, 'no enterprise rows'));
+      return;
+    }
     callback(null, this.batch.length > 0 ? this.batch : undefined);
   }
 

@@ -89,7 +89,10 @@ export async function importKboDump(database: Database, source: Readable, option
     await client.query('COMMIT');
     return { ...summary, seconds: secondsSince(started) };
   } catch (error) {
-    healthy = await client.query('ROLLBACK').then(() => true, () => false);
+    healthy = await client.query('ROLLBACK').then(
+      () => true,
+      () => false,
+    );
     throw error;
   } finally {
     await connection.release(!healthy);
@@ -131,7 +134,9 @@ async function merge(client: pg.ClientBase, counts: DumpCounts, options: ImportO
   await client.query('ANALYZE kbo_listed');
   await client.query('LOCK TABLE enterprise IN SHARE ROW EXCLUSIVE MODE');
   const result = await client.query<Record<'added' | 'deactivated' | 'reactivated' | 'active' | 'held', string>>(MERGE);
-  const [added, deactivated, reactivated, active, held] = (['added', 'deactivated', 'reactivated', 'active', 'held'] as const).map((k) => Number(result.rows[0][k]));
+  const [added, deactivated, reactivated, active, held] = (['added', 'deactivated', 'reactivated', 'active', 'held'] as const).map((k) =>
+    Number(result.rows[0][k]),
+  );
   if (!options.force && active > 0 && deactivated > options.maxDeactivateShare * active) {
     throw new ImportRefused(deactivated, active, options.maxDeactivateShare);
   }
@@ -171,7 +176,9 @@ function batchSink(client: pg.ClientBase): [Writable] {
     new Writable({
       objectMode: true,
       write(numbers: string[], _encoding, callback) {
-        client.query('INSERT INTO kbo_listed (enterprise_number) SELECT unnest($1::text[])', [numbers]).then(() => callback(), callback);
+        client.query('INSERT INTO kbo_listed (enterprise_number) SELECT unnest($1::text[])', [numbers]).then(() => {
+          callback();
+        }, callback);
       },
     }),
   ];

@@ -12,7 +12,13 @@ import { withCheckDigits } from './participant-id';
  */
 export const DATASET_TYPES = [1, 2, 3, 4, 5] as const;
 export type DatasetType = (typeof DATASET_TYPES)[number];
-export const STATUS_OF_TYPE: Record<DatasetType, 'active' | 'migrated' | 'inactive' | null> = { 1: 'active', 2: 'migrated', 3: 'inactive', 4: null, 5: 'active' };
+export const STATUS_OF_TYPE: Record<DatasetType, 'active' | 'migrated' | 'inactive' | null> = {
+  1: 'active',
+  2: 'migrated',
+  3: 'inactive',
+  4: null,
+  5: 'active',
+};
 export const MAX_DATASETS = 999;
 export const PER_TYPE = 10;
 

@@ -25,7 +25,7 @@ export interface Refusal {
 export interface RefusalLogOptions {
   maxPending: number;
   /** Called with the number of rows given up on (a row PostgreSQL refuses alone, or left at shutdown). */
-  onLost(count: number): void;
+  onLost: (count: number) => void;
   logger: Logger;
   maxBatch?: number;
 }

@@ -41,7 +41,7 @@ export interface RegistryOptions {
   keysPreparedElsewhere: boolean;
   /** Refusals waiting to be logged at most; see RefusalLog. */
   maxPendingRefusals: number;
-  onRefusalsLost(count: number): void;
+  onRefusalsLost: (count: number) => void;
   logger: Logger;
 }
 
@@ -66,7 +66,12 @@ export class ParticipantRegistry {
   ) {
     const groupOptions = { maxInFlight: options.batchesInFlight, maxBatch: MAX_BATCH };
     this.collections = new GroupCommit((batch) => this.collectBatch(batch), groupOptions);
-    this.refusals = new RefusalLog(pool, { maxPending: options.maxPendingRefusals, onLost: options.onRefusalsLost, logger: options.logger, maxBatch: MAX_BATCH });
+    this.refusals = new RefusalLog(pool, {
+      maxPending: options.maxPendingRefusals,
+      onLost: options.onRefusalsLost,
+      logger: options.logger,
+      maxBatch: MAX_BATCH,
+    });
   }
 
   async collect(participant: BelgianParticipant, environment: Environment, context: CollectionContext): Promise<CollectedKey> {
@@ -186,7 +191,7 @@ export class ParticipantRegistry {
     } catch (error) {
       throw asDatabaseError(error);
     }
-    const answers: CollectedRow[] = new Array(batch.length);
+    const answers = new Array<CollectedRow>(batch.length);
     for (const row of result.rows) answers[row.ordinal - 1] = row;
     return answers;
   }
@@ -212,7 +217,11 @@ const ACTION_SQL: Record<EnterpriseAction, string> = {
 };
 
 /** Operator changes to one enterprise; undefined when hsmp does not hold it. */
-export async function changeEnterprise(client: pg.ClientBase, enterpriseNumber: string, action: EnterpriseAction): Promise<{ before: EnterpriseStatus; after: EnterpriseStatus } | undefined> {
+export async function changeEnterprise(
+  client: pg.ClientBase,
+  enterpriseNumber: string,
+  action: EnterpriseAction,
+): Promise<{ before: EnterpriseStatus; after: EnterpriseStatus } | undefined> {
   const { rows } = await client.query<{ before: EnterpriseStatus; after: EnterpriseStatus }>(
     `UPDATE enterprise e SET ${ACTION_SQL[action]}, updated_at = now()
        FROM (SELECT enterprise_number, status FROM enterprise WHERE enterprise_number = $1 FOR UPDATE) old
@@ -222,12 +231,19 @@ export async function changeEnterprise(client: pg.ClientBase, enterpriseNumber: 
   );
   // A migrated enterprise's key was used by its new SMP: restored, it gets a fresh key (and the
   // SML a fresh PrepareToMigrate) on its next collection, never the spent one.
-  if (rows[0]?.before === 'migrated' && rows[0].after === 'active') await client.query('DELETE FROM migration_key WHERE enterprise_number = $1', [enterpriseNumber]);
+  if (rows[0]?.before === 'migrated' && rows[0].after === 'active')
+    await client.query('DELETE FROM migration_key WHERE enterprise_number = $1', [enterpriseNumber]);
   return rows[0];
 }
 
-export async function getEnterprise(pool: pg.Pool, enterpriseNumber: string): Promise<{ status: EnterpriseStatus; removedByOperator: boolean; updatedAt: Date } | undefined> {
-  const { rows } = await pool.query('SELECT status, removed_by_operator, updated_at FROM enterprise WHERE enterprise_number = $1', [enterpriseNumber]);
+export async function getEnterprise(
+  pool: pg.Pool,
+  enterpriseNumber: string,
+): Promise<{ status: EnterpriseStatus; removedByOperator: boolean; updatedAt: Date } | undefined> {
+  const { rows } = await pool.query<{ status: EnterpriseStatus; removed_by_operator: boolean; updated_at: Date }>(
+    'SELECT status, removed_by_operator, updated_at FROM enterprise WHERE enterprise_number = $1',
+    [enterpriseNumber],
+  );
   return rows[0] && { status: rows[0].status, removedByOperator: rows[0].removed_by_operator, updatedAt: rows[0].updated_at };
 }
 
@@ -235,7 +251,12 @@ export async function getEnterprise(pool: pg.Pool, enterpriseNumber: string): Pr
 export async function seedDatasets(client: pg.ClientBase, datasets: Dataset[]): Promise<number> {
   for (const type of DATASET_TYPES) {
     const status = STATUS_OF_TYPE[type];
-    if (status) await upsertEnterprises(client, datasets.flatMap((d) => d[type]), status);
+    if (status)
+      await upsertEnterprises(
+        client,
+        datasets.flatMap((d) => d[type]),
+        status,
+      );
   }
   return datasets.length;
 }

@@ -111,7 +111,10 @@ export async function generateDevPki({ dir, revocationBaseUrl, now = new Date() 
     // The new SMP that completes a migration (Migrate) in the development SML.
     'smp-new': client('SBE000010', cas['smp-test'], 'smp-test', validFor(365)),
     expired: client('PBE000004', cas['ap-production'], 'ap-production', { from: new Date(now.getTime() - 30 * DAY), to: new Date(now.getTime() - DAY) }),
-    'not-yet-valid': client('PBE000005', cas['ap-production'], 'ap-production', { from: new Date(now.getTime() + DAY), to: new Date(now.getTime() + 30 * DAY) }),
+    'not-yet-valid': client('PBE000005', cas['ap-production'], 'ap-production', {
+      from: new Date(now.getTime() + DAY),
+      to: new Date(now.getTime() + 30 * DAY),
+    }),
     untrusted: client('PBE000006', impostor, 'ap-production', validFor(365)),
     revoked: client('PBE000007', cas['ap-production'], 'ap-production', validFor(365)),
     'revocation-unreachable': client('PBE000008', cas['ap-production'], 'ap-production', validFor(365), UNREACHABLE_BASE_URL),
@@ -146,7 +149,10 @@ export async function generateDevPki({ dir, revocationBaseUrl, now = new Date() 
     generatedAt: now.toISOString(),
     revocationBaseUrl,
     revoked: { 'ap-production': [clients.revoked.cert.serialNumber] },
-    seatIds: Object.fromEntries(CLIENT_CASES.map((c) => [c, clients[c].cert.subject.getField('CN').value])) as Record<ClientCase, string>,
+    seatIds: Object.fromEntries(CLIENT_CASES.map((c) => [c, (clients[c].cert.subject.getField('CN') as { value: string }).value])) as Record<
+      ClientCase,
+      string
+    >,
   };
   writeFileSync(paths.index, JSON.stringify(index, null, 2));
   for (const ca of ['ap-production', 'ap-test', 'smp-production', 'smp-test'] as DevCa[]) {
@@ -245,7 +251,14 @@ function issueServer(issuer: Issued, validity: { from: Date; to: Date }): Issued
     { name: 'basicConstraints', cA: false },
     { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
     { name: 'extKeyUsage', serverAuth: true },
-    { name: 'subjectAltName', altNames: [{ type: 2, value: 'localhost' }, { type: 7, ip: '127.0.0.1' }, { type: 7, ip: '::1' }] },
+    {
+      name: 'subjectAltName',
+      altNames: [
+        { type: 2, value: 'localhost' },
+        { type: 7, ip: '127.0.0.1' },
+        { type: 7, ip: '::1' },
+      ],
+    },
   ]);
   return { cert, key: keys.privateKey };
 }
@@ -256,6 +269,8 @@ function authorityInfoAccess(ocspUrl: string): object {
   const value = asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [
     asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [
       asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OID, false, asn1.oidToDer('1.3.6.1.5.5.7.48.1').getBytes()),
+      // [6] uniformResourceIdentifier: a context tag number, which node-forge's typings only know as a universal type.
+      // eslint-disable-next-line @typescript-eslint/no-unsafe-enum-assignment
       asn1.create(asn1.Class.CONTEXT_SPECIFIC, 6, false, ocspUrl),
     ]),
   ]);

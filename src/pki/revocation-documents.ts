@@ -14,23 +14,29 @@ export async function signCrl(caCertPem: string, caKeyPem: string, revokedSerial
   const crl = new pkijs.CertificateRevocationList();
   crl.version = 1;
   crl.issuer = ca.subject;
-  crl.thisUpdate = new pkijs.Time({ type: 0, value: now });
-  crl.nextUpdate = new pkijs.Time({ type: 0, value: new Date(now.getTime() + 24 * HOUR) });
+  crl.thisUpdate = new pkijs.Time({ type: pkijs.TimeType.UTCTime, value: now });
+  crl.nextUpdate = new pkijs.Time({ type: pkijs.TimeType.UTCTime, value: new Date(now.getTime() + 24 * HOUR) });
   if (revokedSerials.length > 0) {
     crl.revokedCertificates = revokedSerials.map(
       (serial) =>
         new pkijs.RevokedCertificate({
           userCertificate: new asn1js.Integer({ valueHex: Buffer.from(serial, 'hex') }),
-          revocationDate: new pkijs.Time({ type: 0, value: new Date(now.getTime() - HOUR) }),
+          revocationDate: new pkijs.Time({ type: pkijs.TimeType.UTCTime, value: new Date(now.getTime() - HOUR) }),
         }),
     );
   }
   await crl.sign(await importSigningKey(caKeyPem), 'SHA-256');
-  return Buffer.from(crl.toSchema(true).toBER(false));
+  return Buffer.from((crl.toSchema(true) as asn1js.Sequence).toBER(false));
 }
 
 /** Answers an OCSP request for certificates of one CA: revoked when listed, good otherwise. */
-export async function signOcspResponse(requestDer: Uint8Array, caCertPem: string, caKeyPem: string, revokedSerials: Set<string>, now = new Date()): Promise<Buffer> {
+export async function signOcspResponse(
+  requestDer: Uint8Array,
+  caCertPem: string,
+  caKeyPem: string,
+  revokedSerials: Set<string>,
+  now = new Date(),
+): Promise<Buffer> {
   const ca = parseCertificate(parsePemCertificates(caCertPem)[0]);
   const ocspRequest = pkijs.OCSPRequest.fromBER(requestDer);
   const basic = new pkijs.BasicOCSPResponse();

@@ -32,7 +32,8 @@ export async function startRevocationResponder(pkiDir: string, index: DevPkiInde
     }
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', async () => {
+    req.on('end', () => void answer());
+    const answer = async () => {
       try {
         if (match[1] === 'crl' && req.method === 'GET') {
           hits.crl++;
@@ -47,7 +48,7 @@ export async function startRevocationResponder(pkiDir: string, index: DevPkiInde
       } catch {
         res.writeHead(400).end();
       }
-    });
+    };
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -60,7 +61,9 @@ export async function startRevocationResponder(pkiDir: string, index: DevPkiInde
     close: () =>
       new Promise((resolve) => {
         server.closeAllConnections();
-        server.close(() => resolve());
+        server.close(() => {
+          resolve();
+        });
       }),
   };
 }

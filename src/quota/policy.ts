@@ -42,7 +42,9 @@ export class QuotaPolicy {
   async start(): Promise<void> {
     await this.reload();
     this.timer = setInterval(() => {
-      this.reload().catch((error: unknown) => this.logger.warn({ err: error }, 'could not reload blocks and allowances; keeping the last known'));
+      this.reload().catch((error: unknown) => {
+        this.logger.warn({ err: error }, 'could not reload blocks and allowances; keeping the last known');
+      });
     }, this.refreshMs);
     this.timer.unref();
   }
@@ -66,7 +68,7 @@ export class QuotaPolicy {
 
   /** Records a block in force (idempotent: concurrent refusals write one row). */
   async block(kind: CounterKind, subject: string, reason: string): Promise<void> {
-    const { rows } = await this.pool.query(
+    const { rows } = await this.pool.query<Record<string, unknown>>(
       `INSERT INTO block (kind, subject, reason) VALUES ($1, $2, $3)
        ON CONFLICT (kind, subject) WHERE lifted_at IS NULL DO NOTHING
        RETURNING id, kind, subject, blocked_at, reason`,
@@ -91,7 +93,7 @@ export class QuotaPolicy {
   }
 
   async grant(client: pg.ClientBase, grant: Omit<Allowance, 'id'>): Promise<Allowance> {
-    const { rows } = await client.query(
+    const { rows } = await client.query<Record<string, unknown>>(
       `INSERT INTO allowance (seat_id, environment, daily_limit, valid_from, valid_to, granted_by, reason)
        VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *`,
       [grant.seatId, grant.environment, grant.dailyLimit, grant.validFrom, grant.validTo, grant.grantedBy, grant.reason],

@@ -44,11 +44,7 @@ export class RedisCounters implements DailyCounters {
   private readonly prefix: string;
   private readonly increments = new GroupCommit<string[], Counts>((batch) => this.incrementBatch(batch), { maxInFlight: 1, maxBatch: MAX_BATCH });
 
-  constructor(
-    url: string,
-    logger: Logger,
-    prefix: string,
-  ) {
+  constructor(url: string, logger: Logger, prefix: string) {
     this.prefix = `${prefix}:quota`;
     this.redis = new Redis(url, {
       enableOfflineQueue: false,

@@ -1,5 +1,16 @@
 import { Agent, request, type Dispatcher } from 'undici';
-import { buildRequest, readFault, readListResponse, SOAP_ACTIONS, SoapFormatError, type FaultKind, type MigrationRecordMessage, type ParticipantPage, type SmlOperation, type SmlRequest } from './soap';
+import {
+  buildRequest,
+  readFault,
+  readListResponse,
+  SOAP_ACTIONS,
+  SoapFormatError,
+  type FaultKind,
+  type MigrationRecordMessage,
+  type ParticipantPage,
+  type SmlOperation,
+  type SmlRequest,
+} from './soap';
 
 /**
  * One environment's SML participant service over mutual TLS, with the deployment's SMP

@@ -49,7 +49,12 @@ export function startDevSmlForDevPki(setup: DevSmlSetup): Promise<DevSml> {
 export function devSmlEndpoint(pkiDir: string, baseUrl: string, environment: Environment): { url: string; certFile: string; keyFile: string; caFile: string } {
   const paths = devPkiPaths(pkiDir);
   const certificate = environment === 'test' ? 'smp-test' : 'smp-production';
-  return { url: `${baseUrl}/${environment}/manageparticipantidentifier`, certFile: paths.clientCert(certificate), keyFile: paths.clientKey(certificate), caFile: paths.serverCa };
+  return {
+    url: `${baseUrl}/${environment}/manageparticipantidentifier`,
+    certFile: paths.clientCert(certificate),
+    keyFile: paths.clientKey(certificate),
+    caFile: paths.serverCa,
+  };
 }
 
 /**

@@ -5,7 +5,16 @@ import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { ENVIRONMENTS, type Environment } from '../domain/environment';
 import { satisfiesSmlKeyRule } from '../participants/migration-key';
-import { buildEmptyResponse, buildFault, buildListResponse, readRequest, SOAP_ACTIONS, type FaultKind, type MigrationRecordMessage, type SmlRequest } from './soap';
+import {
+  buildEmptyResponse,
+  buildFault,
+  buildListResponse,
+  readRequest,
+  SOAP_ACTIONS,
+  type FaultKind,
+  type MigrationRecordMessage,
+  type SmlRequest,
+} from './soap';
 
 /**
  * The development SML (SPEC §9): the WSDL's PrepareToMigrate, Migrate and List over mutual TLS
@@ -98,12 +107,14 @@ export async function startDevSml(options: DevSmlOptions): Promise<DevSml> {
     const { record } = message;
     checkRecord(record, caller);
     if (message.operation === 'PrepareToMigrate') {
-      if (ownerOf(registry, record.participant) !== caller) throw new Refusal('NotFound', `[ERR-110] the participant ${record.participant} is not registered by SMP ${caller}`);
+      if (ownerOf(registry, record.participant) !== caller)
+        throw new Refusal('NotFound', `[ERR-110] the participant ${record.participant} is not registered by SMP ${caller}`);
       registry.prepared.set(record.participant, record.migrationKey);
     } else {
       const prepared = registry.prepared.get(record.participant);
       if (prepared === undefined) throw new Refusal('BadRequest', `[ERR-111] No migration record found for participant ${record.participant}`);
-      if (ownerOf(registry, record.participant) === caller) throw new Refusal('BadRequest', `[ERR-106] the participant ${record.participant} already belongs to SMP ${caller}`);
+      if (ownerOf(registry, record.participant) === caller)
+        throw new Refusal('BadRequest', `[ERR-106] the participant ${record.participant} already belongs to SMP ${caller}`);
       if (prepared !== record.migrationKey) throw new Refusal('Unauthorized', `[ERR-101] the migration key for participant ${record.participant} is wrong`);
       registry.prepared.delete(record.participant);
       registry.owners.set(record.participant, caller);
@@ -116,7 +127,8 @@ export async function startDevSml(options: DevSmlOptions): Promise<DevSml> {
     if (state.fault === 'unknown-smp') throw new Refusal('NotFound', `[ERR-100] the SMP ${record.smpId} does not exist`);
     if (record.smpId !== caller) throw new Refusal('Unauthorized', `[ERR-101] the certificate does not belong to SMP ${record.smpId}`);
     if (!/^0208:[01]\d{9}$/.test(record.participant)) throw new Refusal('BadRequest', `[ERR-106] invalid participant identifier ${record.participant}`);
-    if (state.fault === 'reject-keys' || !satisfiesSmlKeyRule(record.migrationKey)) throw new Refusal('BadRequest', '[ERR-106] The migration key does not satisfy the required pattern');
+    if (state.fault === 'reject-keys' || !satisfiesSmlKeyRule(record.migrationKey))
+      throw new Refusal('BadRequest', '[ERR-106] The migration key does not satisfy the required pattern');
   };
 
   const server = https.createServer(
@@ -181,7 +193,9 @@ export async function startDevSml(options: DevSmlOptions): Promise<DevSml> {
     close: () =>
       new Promise<void>((resolve) => {
         for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
+        server.close(() => {
+          resolve();
+        });
       }),
   });
 }
@@ -190,10 +204,14 @@ function loadState(statePath: string | undefined): Record<Environment, Registry>
   const empty = () => Object.fromEntries(ENVIRONMENTS.map((e) => [e, { owners: new Map(), prepared: new Map() }])) as Record<Environment, Registry>;
   if (!statePath || !existsSync(statePath)) return empty();
   try {
-    const data = JSON.parse(readFileSync(statePath, 'utf8')) as Record<Environment, { owners: Array<[string, string]>; prepared: Array<[string, string]> }>;
-    return Object.fromEntries(ENVIRONMENTS.map((e) => [e, { owners: new Map(data[e]?.owners ?? []), prepared: new Map(data[e]?.prepared ?? []) }])) as Record<Environment, Registry>;
+    const data = JSON.parse(readFileSync(statePath, 'utf8')) as Partial<
+      Record<Environment, { owners?: Array<[string, string]>; prepared?: Array<[string, string]> }>
+    >;
+    return Object.fromEntries(ENVIRONMENTS.map((e) => [e, { owners: new Map(data[e]?.owners ?? []), prepared: new Map(data[e]?.prepared ?? []) }])) as Record<
+      Environment,
+      Registry
+    >;
   } catch {
     return empty();
   }
 }
-

@@ -35,9 +35,9 @@ export class PreparedKeys {
       await this.preparer.prepare(participant, environment, record.migrationKey);
     } catch (error) {
       const outcome = error instanceof HsmpError ? error.code : 'HSMP-999';
-      this.registry
-        .settlePendingCollection(participant, context.requestId, outcome)
-        .catch((err: unknown) => this.logger.warn({ err, requestId: context.requestId }, 'could not record the outcome of a collection'));
+      this.registry.settlePendingCollection(participant, context.requestId, outcome).catch((err: unknown) => {
+        this.logger.warn({ err, requestId: context.requestId }, 'could not record the outcome of a collection');
+      });
       throw error;
     }
     await this.registry.markPrepared(record, context.requestId);

@@ -26,7 +26,13 @@ export function classifySmlError(error: unknown): SmlTrouble {
   if (!(error instanceof SmlFault)) return 'unavailable';
   if (error.errorNumber === ERR_PARTICIPANT_NOT_FOUND) return 'not-ours';
   if (error.errorNumber === ERR_KEY_RULE && error.kind === 'BadRequest') return 'key-rule';
-  if (error.kind === 'Unauthorized' || error.errorNumber === ERR_SMP_NOT_FOUND || error.errorNumber === ERR_UNAUTHORIZED || error.errorNumber === ERR_CERTIFICATE) return 'deployment';
+  if (
+    error.kind === 'Unauthorized' ||
+    error.errorNumber === ERR_SMP_NOT_FOUND ||
+    error.errorNumber === ERR_UNAUTHORIZED ||
+    error.errorNumber === ERR_CERTIFICATE
+  )
+    return 'deployment';
   return 'unavailable';
 }
 
@@ -68,7 +74,10 @@ export class SmlHealth {
     const changed = before.reachable !== next.reachable || before.deploymentOk !== next.deploymentOk || before.lastProblem?.trouble !== trouble;
     if (changed || trouble === 'key-rule') {
       const level = trouble === 'unavailable' ? 'warn' : 'error';
-      this.logger[level]({ environment, trouble, err: message }, trouble === 'deployment' ? 'the SML refuses this SMP: check HSMP_SMP_ID and the SML certificate' : 'SML call failed');
+      this.logger[level](
+        { environment, trouble, err: message },
+        trouble === 'deployment' ? 'the SML refuses this SMP: check HSMP_SMP_ID and the SML certificate' : 'SML call failed',
+      );
     }
     this.states.set(environment, next);
   }
@@ -100,7 +109,9 @@ export class KeyPreparer {
     let running = this.inFlight.get(flight);
     if (!running) {
       running = this.call(participant, environment, migrationKey)
-        .then(() => this.remember(flight))
+        .then(() => {
+          this.remember(flight);
+        })
         .finally(() => this.inFlight.delete(flight));
       this.inFlight.set(flight, running);
     }

@@ -33,7 +33,10 @@ export interface ReconcileSummary {
 }
 
 export class ReconcileRefused extends Error {
-  constructor(readonly summary: ReconcileSummary, maxShare: number) {
+  constructor(
+    readonly summary: ReconcileSummary,
+    maxShare: number,
+  ) {
     super(
       `reconciliation of ${summary.environment} refused: it would mark ${summary.missing} of ${summary.prepared} prepared keys migrated, more than HSMP_SML_RECONCILE_MAX_SHARE (${maxShare}); check the SML listing, or force it`,
     );
@@ -171,7 +174,13 @@ export class Reconciler {
     const refused = missing.length > this.options.maxShare * prepared && !request.force;
     summary.marked = await audited(
       pool,
-      { operator: request.operator, action: refused ? 'sml-reconcile-refused' : 'sml-reconcile', target: environment, reason: request.reason, details: { ...summary, maxShare: this.options.maxShare } },
+      {
+        operator: request.operator,
+        action: refused ? 'sml-reconcile-refused' : 'sml-reconcile',
+        target: environment,
+        reason: request.reason,
+        details: { ...summary, maxShare: this.options.maxShare },
+      },
       async (tx) => (refused ? 0 : this.apply(tx, environment, missing, startedAt)),
     );
     summary.finishedAt = new Date().toISOString();

@@ -49,9 +49,7 @@ export interface SoapFault {
   errorNumber?: number;
 }
 
-export type SmlRequest =
-  | { operation: 'PrepareToMigrate' | 'Migrate'; record: MigrationRecordMessage }
-  | { operation: 'List'; page: PageRequestMessage };
+export type SmlRequest = { operation: 'PrepareToMigrate' | 'Migrate'; record: MigrationRecordMessage } | { operation: 'List'; page: PageRequestMessage };
 
 function envelope(fill: (body: ReturnType<typeof create>) => void): string {
   const doc = create({ version: '1.0', encoding: 'UTF-8' });
@@ -122,11 +120,13 @@ const parser = new XMLParser({
 type Node = Record<string, unknown>;
 
 function parseBody(xml: string): Node {
+  // No separate well-formedness pass (it doubled the cost, measured): what is not a SOAP
+  // envelope with a Body is refused below, and every value read is checked by its reader.
   let document: Node;
   try {
-    document = parser.parse(xml, true) as Node;
+    document = parser.parse(xml) as Node;
   } catch (error) {
-    throw new SoapFormatError(`not well-formed XML: ${(error as Error).message}`);
+    throw new SoapFormatError(`not XML: ${(error as Error).message}`);
   }
   const body = (document.Envelope as Node | undefined)?.Body;
   if (body === undefined) throw new SoapFormatError('no SOAP Envelope/Body');
@@ -137,6 +137,13 @@ function text(value: unknown): string | undefined {
   if (typeof value === 'string') return value;
   if (value && typeof value === 'object' && typeof (value as Node)['#text'] === 'string') return (value as Node)['#text'] as string;
   return value === undefined ? undefined : '';
+}
+
+/** `0208:…` for the Peppol scheme (as hsmp writes participants), `scheme::value` for any other. */
+function identifierOf(element: unknown): string {
+  const scheme = element && typeof element === 'object' ? (element as Node)['@scheme'] : undefined;
+  const value = text(element) ?? '';
+  return typeof scheme !== 'string' || scheme.toLowerCase() === PARTICIPANT_SCHEME ? value : `${scheme}::${value}`;
 }
 
 /** The fault in a response body, if there is one. */
@@ -154,11 +161,7 @@ export function readListResponse(xml: string): ParticipantPage {
   const page = parseBody(xml).ParticipantIdentifierPage as Node | undefined;
   if (page === undefined) throw new SoapFormatError('no ParticipantIdentifierPage in the List response');
   if (typeof page !== 'object') return { participants: [] };
-  const participants = ((page.ParticipantIdentifier as unknown[] | undefined) ?? []).map((p) => {
-    const scheme = (p as Node)['@scheme'];
-    const value = text(p) ?? '';
-    return scheme === undefined || String(scheme).toLowerCase() === PARTICIPANT_SCHEME ? value : `${String(scheme)}::${value}`;
-  });
+  const participants = ((page.ParticipantIdentifier as unknown[] | undefined) ?? []).map((p) => identifierOf(p));
   const next = text(page.NextPageIdentifier);
   return { participants, ...(next ? { nextPageIdentifier: next } : {}) };
 }
@@ -169,13 +172,11 @@ export function readRequest(xml: string): SmlRequest {
   const record = (body.PrepareMigrationRecord ?? body.CompleteMigrationRecord) as Node | undefined;
   if (record) {
     const participant = (record.ParticipantIdentifier as unknown[] | undefined)?.[0];
-    const scheme = participant && (participant as Node)['@scheme'];
-    const value = text(participant);
     return {
       operation: body.PrepareMigrationRecord ? 'PrepareToMigrate' : 'Migrate',
       record: {
         smpId: text(record.ServiceMetadataPublisherID) ?? '',
-        participant: scheme === undefined || String(scheme).toLowerCase() === PARTICIPANT_SCHEME ? (value ?? '') : `${String(scheme)}::${value ?? ''}`,
+        participant: identifierOf(participant),
         migrationKey: text(record.MigrationKey) ?? '',
       },
     };

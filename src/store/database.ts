@@ -59,7 +59,9 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
       kind: 'postgres',
       connectForLongWork: async () => {
         const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: TIMEOUTS.connectionTimeoutMillis });
-        client.on('error', (error) => options.logger.warn({ err: error }, 'long-work database connection lost'));
+        client.on('error', (error) => {
+          options.logger.warn({ err: error }, 'long-work database connection lost');
+        });
         await client.connect();
         return { client, release: () => client.end() };
       },
@@ -80,7 +82,12 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     // The embedded database has one connection: long work takes it, and waits no network.
     connectForLongWork: async () => {
       const client = await pool.connect();
-      return { client, release: async (broken) => client.release(broken) };
+      return {
+        client,
+        release: async (broken) => {
+          client.release(broken);
+        },
+      };
     },
     close: async () => {
       await pool.end();
@@ -92,7 +99,9 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
 
 function watchPool(pool: pg.Pool, logger: Logger): void {
   // An idle client whose server went away emits here; unhandled it would end the process.
-  pool.on('error', (error) => logger.warn({ err: error }, 'database connection lost'));
+  pool.on('error', (error) => {
+    logger.warn({ err: error }, 'database connection lost');
+  });
 }
 
 /**
@@ -110,9 +119,6 @@ export function asDatabaseError(error: unknown): unknown {
   if (error instanceof HsmpError) return error;
   const code = (error as { code?: string }).code ?? '';
   const message = error instanceof Error ? error.message : '';
-  const unavailable =
-    UNAVAILABLE_CODES.has(code) ||
-    code.startsWith('08') ||
-    /timeout|terminated|Connection closed|not queryable|ended/i.test(message);
+  const unavailable = UNAVAILABLE_CODES.has(code) || code.startsWith('08') || /timeout|terminated|Connection closed|not queryable|ended/i.test(message);
   return unavailable ? dependencyUnavailable('database', error) : error;
 }

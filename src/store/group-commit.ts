@@ -41,7 +41,7 @@ export class GroupCommit<I, O> {
     while (this.inFlight < this.options.maxInFlight && this.waiting.length > 0) {
       const batch = this.waiting.splice(0, this.options.maxBatch);
       this.inFlight++;
-      this.run(batch).finally(() => {
+      void this.run(batch).finally(() => {
         this.inFlight--;
         this.dispatch();
       });
@@ -52,7 +52,9 @@ export class GroupCommit<I, O> {
     try {
       const outputs = await this.runBatch(batch.map((w) => w.item));
       if (outputs.length !== batch.length) throw new Error(`a batch of ${batch.length} answered ${outputs.length} results`);
-      batch.forEach((w, i) => w.resolve(outputs[i]));
+      batch.forEach((w, i) => {
+        w.resolve(outputs[i]);
+      });
     } catch (error) {
       for (const w of batch) w.reject(error);
     }

@@ -12,7 +12,9 @@ export const MIGRATIONS_DIR = path.resolve(__dirname, '..', '..', '..', 'migrati
 const LOCK_ID = 0x48534d50; // "HSMP"
 
 export async function migrate(pool: pg.Pool, dir = MIGRATIONS_DIR): Promise<string[]> {
-  const files = readdirSync(dir).filter((f) => /^\d{3}_[\w-]+\.sql$/.test(f)).sort();
+  const files = readdirSync(dir)
+    .filter((f) => /^\d{3}_[\w-]+\.sql$/.test(f))
+    .sort();
   const client = await pool.connect();
   const applied: string[] = [];
   try {

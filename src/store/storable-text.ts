@@ -5,5 +5,5 @@
  * already turns them into U+FFFD.
  */
 export function storableText(text: string): string {
-  return text.includes('\u0000') ? text.replace(/\u0000/g, '\\u0000') : text;
+  return text.includes('\u0000') ? text.replaceAll('\u0000', '\\u0000') : text;
 }

@@ -26,7 +26,7 @@ export class CertificateSource {
     if (this.isTrustedProxy(req.socket.remoteAddress)) return decodeHeader(req.headers[this.headerName]);
     let presented = this.perConnection.get(req.socket);
     if (!presented) {
-      const der = (req.socket as TLSSocket).getPeerX509Certificate?.()?.raw;
+      const der = (req.socket as TLSSocket).getPeerX509Certificate()?.raw;
       presented = der ? { kind: 'der', der } : { kind: 'none' };
       this.perConnection.set(req.socket, presented);
     }

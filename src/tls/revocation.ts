@@ -88,7 +88,11 @@ export class RevocationChecker {
   }
 
   /** Undefined when the responder answers 'unknown' for this certificate. */
-  private async askOcsp(url: string, certificate: pkijs.Certificate, issuer: TrustedCa): Promise<{ status: 'good' | 'revoked'; ttlSeconds: number } | undefined> {
+  private async askOcsp(
+    url: string,
+    certificate: pkijs.Certificate,
+    issuer: TrustedCa,
+  ): Promise<{ status: 'good' | 'revoked'; ttlSeconds: number } | undefined> {
     const ocspRequest = new pkijs.OCSPRequest();
     // SHA-1 CertIDs are what RFC 5019 responders (and Peppol's CAs) answer for.
     await ocspRequest.createForCertificate(certificate, { hashAlgorithm: 'SHA-1', issuerCertificate: issuer.certificate });
@@ -114,7 +118,8 @@ export class RevocationChecker {
     const now = this.now();
     // RFC 6960 §3.2: thisUpdate and producedAt must be sufficiently recent, and not ahead of us.
     const ahead = now.getTime() + CLOCK_SKEW_MS;
-    if (single.thisUpdate.getTime() > ahead || basic.tbsResponseData.producedAt.getTime() > ahead) throw new Error('response from the future (thisUpdate or producedAt)');
+    if (single.thisUpdate.getTime() > ahead || basic.tbsResponseData.producedAt.getTime() > ahead)
+      throw new Error('response from the future (thisUpdate or producedAt)');
     if (single.nextUpdate && single.nextUpdate < now) throw new Error('stale response (nextUpdate passed)');
     if (!single.nextUpdate && now.getTime() - single.thisUpdate.getTime() > MAX_OCSP_AGE_MS) throw new Error('stale response (thisUpdate older than 7 days)');
     return { status: status === 1 ? 'revoked' : 'good', ttlSeconds: this.ttlUntil(single.nextUpdate) };
@@ -156,7 +161,7 @@ export class RevocationChecker {
     }
     const chunks: Buffer[] = [];
     let size = 0;
-    for await (const chunk of response.body) {
+    for await (const chunk of response.body as AsyncIterable<Buffer>) {
       size += chunk.length;
       if (size > maxBytes) {
         response.body.destroy();

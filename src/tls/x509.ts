@@ -3,7 +3,7 @@ import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 
 // pkijs does its signature maths through WebCrypto: Node's, set once for the process.
-pkijs.setEngine('node', new pkijs.CryptoEngine({ name: 'node', crypto: webcrypto as unknown as pkijs.CryptoEngineParameters['crypto'] }));
+pkijs.setEngine('node', new pkijs.CryptoEngine({ name: 'node', crypto: webcrypto }));
 
 export { pkijs };
 
@@ -31,7 +31,7 @@ export function sha256Hex(der: Uint8Array): string {
 
 export function commonName(name: pkijs.RelativeDistinguishedNames): string | undefined {
   const attribute = name.typesAndValues.find((tv) => tv.type === OID_COMMON_NAME);
-  return attribute?.value.valueBlock.value as string | undefined;
+  return attribute?.value.valueBlock.value;
 }
 
 export function serialHex(certificate: pkijs.Certificate): string {

@@ -74,7 +74,10 @@ describe('enterprise operations', () => {
   it('remove → 012, mark-migrated → 013, restore → 200, each audited with its reason', async () => {
     const number = data[5][3];
     expect(await collect(number)).toBe('200');
-    expect(await hsmpAdmin(service, ['remove', number, '--reason', 'ticket 1'])).toMatchObject({ code: 0, stdout: `enterprise ${number} removed (HSMP-012): was active, now inactive\n` });
+    expect(await hsmpAdmin(service, ['remove', number, '--reason', 'ticket 1'])).toMatchObject({
+      code: 0,
+      stdout: `enterprise ${number} removed (HSMP-012): was active, now inactive\n`,
+    });
     expect(await collect(number)).toBe('HSMP-012');
     expect((await hsmpAdmin(service, ['mark-migrated', `BE${number}`])).code).toBe(0);
     expect(await collect(number)).toBe('HSMP-013');
@@ -121,7 +124,9 @@ describe('enterprise operations', () => {
   it('bad input changes nothing and says why', async () => {
     const oversized = await service.admin('POST', '/admin/seed', { datasets: 1, reason: 'x'.repeat(70_000) });
     expect(oversized.status).toBe(413);
-    expect((await service.admin('POST', '/admin/allowances', { seatId: 'P', limit: 5, from: '2027-01-02T00:00:00Z', to: '2027-01-01T00:00:00Z' })).status).toBe(400);
+    expect((await service.admin('POST', '/admin/allowances', { seatId: 'P', limit: 5, from: '2027-01-02T00:00:00Z', to: '2027-01-01T00:00:00Z' })).status).toBe(
+      400,
+    );
     expect((await service.admin('POST', '/admin/blocks/reactivate', { kind: 'planet' })).status).toBe(400);
     const grant = await hsmpAdmin(service, ['allowance', 'grant', 'P', '--limit', 'many', '--from', 'x', '--to', 'y']);
     expect(grant.code).toBe(1);

@@ -70,10 +70,21 @@ describe('certificate checks', () => {
     const handshake = (maxVersion: 'TLSv1.1' | 'TLSv1.2') =>
       new Promise<string>((resolve, reject) => {
         const url = new URL(service.publicUrl);
-        const socket = tls.connect({ host: url.hostname, port: Number(url.port), servername: 'localhost', ca: readFileSync(testPki().serverCa), minVersion: 'TLSv1', maxVersion, ciphers: 'DEFAULT:@SECLEVEL=0' }, () => {
-          resolve(socket.getProtocol() ?? '');
-          socket.end();
-        });
+        const socket = tls.connect(
+          {
+            host: url.hostname,
+            port: Number(url.port),
+            servername: 'localhost',
+            ca: readFileSync(testPki().serverCa),
+            minVersion: 'TLSv1',
+            maxVersion,
+            ciphers: 'DEFAULT:@SECLEVEL=0',
+          },
+          () => {
+            resolve(socket.getProtocol() ?? '');
+            socket.end();
+          },
+        );
         socket.on('error', reject);
       });
     await expect(handshake('TLSv1.1')).rejects.toThrow(/protocol version|unsupported protocol/i);
@@ -84,17 +95,22 @@ describe('certificate checks', () => {
     const url = new URL(service.publicUrl);
     const connect = (options: tls.ConnectionOptions) =>
       new Promise<string>((resolve, reject) => {
-        const socket = tls.connect({ host: url.hostname, port: Number(url.port), servername: 'localhost', ca: readFileSync(testPki().serverCa), ...options }, () => {
-          resolve(`${socket.getProtocol()} ${socket.getCipher().standardName}`);
-          socket.end();
-        });
+        const socket = tls.connect(
+          { host: url.hostname, port: Number(url.port), servername: 'localhost', ca: readFileSync(testPki().serverCa), ...options },
+          () => {
+            resolve(`${socket.getProtocol()} ${socket.getCipher().standardName}`);
+            socket.end();
+          },
+        );
         socket.on('error', reject);
       });
     for (const cipher of ['AES128-SHA', 'AES256-GCM-SHA384', 'ECDHE-RSA-AES128-SHA']) {
       await expect(connect({ maxVersion: 'TLSv1.2', ciphers: cipher })).rejects.toThrow(/handshake failure|no shared cipher|alert/i);
     }
     await expect(connect({ maxVersion: 'TLSv1.2', ciphers: 'ECDHE-RSA-AES128-GCM-SHA256' })).resolves.toBe('TLSv1.2 TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256');
-    await expect(connect({ maxVersion: 'TLSv1.2', ciphers: 'ECDHE-RSA-CHACHA20-POLY1305' })).resolves.toBe('TLSv1.2 TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256');
+    await expect(connect({ maxVersion: 'TLSv1.2', ciphers: 'ECDHE-RSA-CHACHA20-POLY1305' })).resolves.toBe(
+      'TLSv1.2 TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256',
+    );
     await expect(connect({})).resolves.toMatch(/^TLSv1\.3 TLS_/);
   });
 });
@@ -131,7 +147,8 @@ describe('revocation sources and modes', () => {
     const certificate = parseCertificate(parsePemCertificates(readFileSync(testPki().clientCert('ap-production'), 'utf8'))[0]);
     const issuer = await trustStore.issuerOf(certificate);
     if (!issuer) throw new Error('the dev AP CA must be in the manifest');
-    const checker = (offsetMs: number) => new RevocationChecker({ order: ['ocsp'], timeoutMs: 2000, maxCacheSeconds: 60, now: () => new Date(Date.now() + offsetMs) });
+    const checker = (offsetMs: number) =>
+      new RevocationChecker({ order: ['ocsp'], timeoutMs: 2000, maxCacheSeconds: 60, now: () => new Date(Date.now() + offsetMs) });
     expect(await checker(0).check(certificate, 'fp', issuer)).toEqual({ status: 'good', source: 'ocsp' });
     // Our clock an hour behind the responder's: its answer is dated an hour ahead of us.
     const behind = await checker(-3600_000).check(certificate, 'fp', issuer);
@@ -183,14 +200,20 @@ describe('client certificate from a trusted proxy header', () => {
   });
 
   it('803 for a header that is not a certificate; 200 random byte strings never give a 500', async () => {
-    const first = await proxied.get(path(), { certificate: 'none', headers: { [header]: encodeURIComponent('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----') } });
+    const first = await proxied.get(path(), {
+      certificate: 'none',
+      headers: { [header]: encodeURIComponent('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----') },
+    });
     expect(first.status).toBe(401);
     expect(codeOf(first.body)).toBe('HSMP-803');
     const seen = new Map<string, number>();
     for (let i = 0; i < 200; i++) {
       const bytes = randomBytes(1 + (i % 64) * 16);
       // Half as raw bytes URL-encoded, half wrapped in PEM armour so that the DER parser gets them.
-      const value = i % 2 ? encodeURIComponent(bytes.toString('latin1')) : encodeURIComponent(`-----BEGIN CERTIFICATE-----\n${bytes.toString('base64')}\n-----END CERTIFICATE-----`);
+      const value =
+        i % 2
+          ? encodeURIComponent(bytes.toString('latin1'))
+          : encodeURIComponent(`-----BEGIN CERTIFICATE-----\n${bytes.toString('base64')}\n-----END CERTIFICATE-----`);
       const response = await proxied.get(path(), { certificate: 'none', headers: { [header]: value } });
       const key = `${response.status} ${codeOf(response.body)}`;
       seen.set(key, (seen.get(key) ?? 0) + 1);
@@ -200,7 +223,10 @@ describe('client certificate from a trusted proxy header', () => {
 
   it('a flood of 10 500 self-made certificates neither grows the cache nor evicts a real access point', async () => {
     const cacheCount = async (result: 'hit' | 'miss') =>
-      Number(new RegExp(`hsmp_certificate_cache_total\\{result="${result}"\\} (\\d+)`).exec(await fetch(`${proxied.adminUrl}/metrics`).then((r) => r.text()))?.[1] ?? 0);
+      Number(
+        new RegExp(`hsmp_certificate_cache_total\\{result="${result}"\\} (\\d+)`).exec(await fetch(`${proxied.adminUrl}/metrics`).then((r) => r.text()))?.[1] ??
+          0,
+      );
     expect((await proxied.get(path(), { certificate: 'none', headers: { [header]: escapedPem('ap-production') } })).status).toBe(200);
     const flood = floodCertificates(10_500, 256);
     const pool = new Pool(proxied.publicUrl, { connections: 8, connect: { ca: readFileSync(testPki().serverCa) } });
@@ -293,13 +319,20 @@ describe('listeners under unauthenticated load', () => {
   const openIdle = (url: string) =>
     new Promise<net.Socket>((resolve, reject) => {
       const { hostname, port } = new URL(url);
-      const socket = net.connect(Number(port), hostname, () => resolve(socket));
+      const socket = net.connect(Number(port), hostname, () => {
+        resolve(socket);
+      });
       socket.on('error', reject);
     });
   const closedWithin = (socket: net.Socket, ms: number) =>
     new Promise<boolean>((resolve) => {
-      if (socket.destroyed || socket.readableEnded) return resolve(true);
-      const timer = setTimeout(() => resolve(false), ms);
+      if (socket.destroyed || socket.readableEnded) {
+        resolve(true);
+        return;
+      }
+      const timer = setTimeout(() => {
+        resolve(false);
+      }, ms);
       socket.once('close', () => {
         clearTimeout(timer);
         resolve(true);

@@ -9,7 +9,8 @@ import { startTestService, type TestService } from '../support/service';
 /** The collection log keeps every refusal: odd text, a database that goes away, a full queue. */
 const garbage = (i: number) => `/hermes-rw/migrationKey/garbage-${i}`;
 const logged = async (service: TestService, participantLike: string) =>
-  (await service.database.pool.query('SELECT participant, environment, outcome FROM collection_log WHERE participant LIKE $1 ORDER BY id', [participantLike])).rows;
+  (await service.database.pool.query('SELECT participant, environment, outcome FROM collection_log WHERE participant LIKE $1 ORDER BY id', [participantLike]))
+    .rows;
 const until = async (check: () => Promise<boolean>, ms = 10_000) => {
   const deadline = Date.now() + ms;
   while (!(await check())) {
@@ -37,7 +38,9 @@ describe('collection log', () => {
     expect(answers.map((a) => a.status).sort()).toEqual([...Array(59).fill(404), 400].sort());
     await until(async () => (await logged(service, 'garbage-%')).length === 58);
     expect(await logged(service, 'nul%')).toEqual([{ participant: 'nul\\u0000here', environment: 'test', outcome: 'HSMP-001' }]);
-    const environments = (await service.database.pool.query("SELECT environment FROM collection_log WHERE outcome = 'HSMP-010'")).rows.map((r) => r.environment);
+    const environments = (await service.database.pool.query("SELECT environment FROM collection_log WHERE outcome = 'HSMP-010'")).rows.map(
+      (r) => r.environment,
+    );
     expect(environments).toContain('te\\u0000st');
   });
 
@@ -45,7 +48,8 @@ describe('collection log', () => {
     const lost: number[] = [];
     const log = new RefusalLog(service.database.pool, { maxPending: 100, onLost: (n) => lost.push(n), logger: createLogger('silent') });
     const context = (requestId: string) => ({ requestId, seatId: 'PBE000001', fingerprint: 'f', clientIp: '127.0.0.1' });
-    for (let i = 0; i < 9; i++) expect(log.offer({ context: context(randomUUID()), environment: 'test', participant: `row-by-row-${i}`, outcome: 'HSMP-001' })).toBe(true);
+    for (let i = 0; i < 9; i++)
+      expect(log.offer({ context: context(randomUUID()), environment: 'test', participant: `row-by-row-${i}`, outcome: 'HSMP-001' })).toBe(true);
     log.offer({ context: context('not-a-uuid'), environment: 'test', participant: 'row-by-row-bad', outcome: 'HSMP-001' });
     await log.close();
     expect((await logged(service, 'row-by-row-%')).map((r) => r.participant)).toEqual(Array.from({ length: 9 }, (_, i) => `row-by-row-${i}`));

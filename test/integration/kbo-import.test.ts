@@ -26,7 +26,11 @@ const file = (name: string, content: string | Buffer) => {
 };
 const collect = async (n: string) => /<Code>([^<]+)<\/Code>/.exec((await service.get(`/hermes-rw/migrationKey/${n}`)).body)?.[1] ?? '200';
 const snapshot = async () =>
-  (await service.database.pool.query("SELECT coalesce(string_agg(e::text, '|' ORDER BY enterprise_number), '') AS s, (SELECT count(*) FROM audit_log) AS audits FROM enterprise e")).rows[0];
+  (
+    await service.database.pool.query(
+      "SELECT coalesce(string_agg(e::text, '|' ORDER BY enterprise_number), '') AS s, (SELECT count(*) FROM audit_log) AS audits FROM enterprise e",
+    )
+  ).rows[0];
 
 beforeAll(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'hsmp-kbo-'));
@@ -80,7 +84,12 @@ describe('import-kbo', () => {
     const without = numbers.filter((n) => ![gone, reappearing, migrated].includes(n));
     const result = JSON.parse((await hsmpAdmin(service, ['--json', 'import-kbo', file('shorter.csv', dump(without))])).stdout);
     expect(result).toMatchObject({ added: 0, deactivated: 2, reactivated: 0 });
-    expect([await collect(gone), await collect(reappearing), await collect(migrated), await collect(removed)]).toEqual(['HSMP-012', 'HSMP-012', 'HSMP-013', 'HSMP-012']);
+    expect([await collect(gone), await collect(reappearing), await collect(migrated), await collect(removed)]).toEqual([
+      'HSMP-012',
+      'HSMP-012',
+      'HSMP-013',
+      'HSMP-012',
+    ]);
 
     const back = JSON.parse((await hsmpAdmin(service, ['--json', 'import-kbo', file('back.csv', dump(numbers))])).stdout);
     expect(back).toMatchObject({ added: 0, deactivated: 0, reactivated: 2 }); // gone and reappearing; removed stays removed
@@ -105,7 +114,12 @@ describe('import-kbo', () => {
   it.each([
     ['a wrong header', good.replace('"StartDate"', '"Start"'), 1, /header must be/],
     ['a bad number', good.replace(dotted(numbers[5]), '0200.065.76'), 7, /EnterpriseNumber "0200.065.76" is not a valid enterprise number/],
-    ['a bad check digit', good.replace(dotted(numbers[9]), dotted(numbers[9]).slice(0, -1) + ((Number(numbers[9].slice(-1)) + 1) % 10)), 11, /not a valid enterprise number/],
+    [
+      'a bad check digit',
+      good.replace(dotted(numbers[9]), dotted(numbers[9]).slice(0, -1) + ((Number(numbers[9].slice(-1)) + 1) % 10)),
+      11,
+      /not a valid enterprise number/,
+    ],
     ['a bad date', good.replace(line(numbers[20]), line(numbers[20]).replace('09-08-1960', '31-02-1960')), 22, /StartDate "31-02-1960"/],
     ['an unterminated quote', good.replace(line(numbers[30]), line(numbers[30]).replace('"014"', '"014')), 32, /expected 7 fields|line break/],
     ['a quote inside a quoted field', good.replace(line(numbers[70]), line(numbers[70]).replace('"014"', '"0"14"')), 72, /a field holds a double quote/],
@@ -115,13 +129,28 @@ describe('import-kbo', () => {
     ['an empty line', good.replace(line(numbers[40]) + '\r\n', line(numbers[40]) + '\r\n\r\n'), 43, /empty line/],
     ['a number listed twice', good + line(numbers[3]) + '\r\n', 102, new RegExp(`EnterpriseNumber "${dotted(numbers[3])}" is listed twice`)],
     ['a truncated last line', good + `"${dotted(numbers[150])}","AC","000`, 102, /expected 7 fields, found 3/],
-    ['a line with a missing field', good.replace(line(numbers[50]), `"${dotted(numbers[50])}","AC","000","2","014","09-08-1960"`), 52, /expected 7 fields, found 6/],
-    ['Latin-1 bytes', Buffer.concat([Buffer.from(good.slice(0, 500)), Buffer.from([0xe9, 0x0d, 0x0a]), Buffer.from(good.slice(500))]), good.slice(0, 500).split('\n').length, /not UTF-8 text/],
+    [
+      'a line with a missing field',
+      good.replace(line(numbers[50]), `"${dotted(numbers[50])}","AC","000","2","014","09-08-1960"`),
+      52,
+      /expected 7 fields, found 6/,
+    ],
+    [
+      'Latin-1 bytes',
+      Buffer.concat([Buffer.from(good.slice(0, 500)), Buffer.from([0xe9, 0x0d, 0x0a]), Buffer.from(good.slice(500))]),
+      good.slice(0, 500).split('\n').length,
+      /not UTF-8 text/,
+    ],
     ['no rows', HEADER + '\r\n', 2, /no enterprise rows/],
     ['an empty file', '', 1, /empty file/],
   ])('rejects a dump with %s, naming the line, and changes nothing', async (_name, content, lineNumber, reason) => {
     const before = await snapshot();
-    const response = await call(`${service.adminUrl}/admin/import/kbo`, 'POST', { authorization: `Bearer ${service.operatorToken}`, 'content-type': 'text/csv' }, content as string);
+    const response = await call(
+      `${service.adminUrl}/admin/import/kbo`,
+      'POST',
+      { authorization: `Bearer ${service.operatorToken}`, 'content-type': 'text/csv' },
+      content as string,
+    );
     expect(response.status).toBe(422);
     const problem = response.json();
     expect(problem.detail).toMatch(reason);
@@ -138,7 +167,9 @@ describe('import-kbo', () => {
     expect(oversized.length).toBeGreaterThan(MAX_BYTES);
     const result = await hsmpAdmin(service, ['import-kbo', file('oversized.csv', oversized)]);
     expect(result.code).toBe(1);
-    expect(result.stderr.trim().split('\n').pop()).toBe(`hsmp-admin: the dump is larger than ${MAX_BYTES} bytes (HSMP_IMPORT_MAX_BYTES); nothing was changed (HTTP 413)`);
+    expect(result.stderr.trim().split('\n').pop()).toBe(
+      `hsmp-admin: the dump is larger than ${MAX_BYTES} bytes (HSMP_IMPORT_MAX_BYTES); nothing was changed (HTTP 413)`,
+    );
     expect(await snapshot()).toEqual(before);
   });
 
@@ -152,7 +183,9 @@ describe('import-kbo', () => {
     // Each refusal makes pg-pool drop its connection; on the embedded database the next query
     // must still find a way in (README, Databases).
     for (const bad of ['01234567  ', '2000000000', '020006576a', ' 020006576']) {
-      await expect(service.database.pool.query("INSERT INTO enterprise (enterprise_number, status) VALUES ($1, 'active')", [bad])).rejects.toThrow(/enterprise_number_is_ten_digits/);
+      await expect(service.database.pool.query("INSERT INTO enterprise (enterprise_number, status) VALUES ($1, 'active')", [bad])).rejects.toThrow(
+        /enterprise_number_is_ten_digits/,
+      );
     }
     const result = await service.database.pool.query("INSERT INTO enterprise (enterprise_number, status) VALUES ('1999999999', 'inactive')");
     expect(result.rowCount).toBe(1);

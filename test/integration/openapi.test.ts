@@ -29,7 +29,14 @@ afterAll(async () => {
 
 /** Routes mounted on the admin app, as OpenAPI paths: walks express's own route table. */
 function mountedAdminRoutes(): Array<[string, string]> {
-  const app = createAdminApp({ config: service.env as never, database: service.database, policy: service.policy, counters: service.counters, metrics: {} as never, logger: {} as never }) as unknown as {
+  const app = createAdminApp({
+    config: service.env as never,
+    database: service.database,
+    policy: service.policy,
+    counters: service.counters,
+    metrics: {} as never,
+    logger: {} as never,
+  }) as unknown as {
     router: { stack: Array<{ route?: { path: string; methods: Record<string, boolean> }; handle?: { stack?: unknown[] } }> };
   };
   const routes: Array<[string, string]> = [];
@@ -59,7 +66,10 @@ describe('OpenAPI document', () => {
     for (const [path, method] of mounted) expect({ path, method, described: Boolean(doc.paths[path]?.[method]) }).toEqual({ path, method, described: true });
     const described = Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops as object).map((m) => [path, m]));
     const publicOnes = described.filter(([path]) => path.startsWith('/hermes-rw/'));
-    expect(publicOnes).toEqual([['/hermes-rw/migrationKey/{participantId}', 'get'], ['/hermes-rw/migrationKey/{participantId}', 'head']]);
+    expect(publicOnes).toEqual([
+      ['/hermes-rw/migrationKey/{participantId}', 'get'],
+      ['/hermes-rw/migrationKey/{participantId}', 'head'],
+    ]);
     expect(MIGRATION_KEY_PATH.test('/hermes-rw/migrationKey/0208:0200065765')).toBe(true);
     expect(described.filter(([path]) => !path.startsWith('/hermes-rw/')).sort()).toEqual(mounted.map(([p, m]) => [p, m]).sort());
   });

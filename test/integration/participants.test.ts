@@ -51,7 +51,16 @@ describe('200: the pair', () => {
   it('the same key on every spelling, on a second call and for a second access point', async () => {
     const number = data[1][1];
     const dotted = `${number.slice(0, 4)}.${number.slice(4, 7)}.${number.slice(7)}`;
-    const spellings = [number, dotted, `BE${number}`, `BE${dotted}`, `0208:${number}`, `9956:${number}`, `iso6523-actorid-upis::0208:${number}`, `ISO6523-ACTORID-UPIS::9956:${number}`];
+    const spellings = [
+      number,
+      dotted,
+      `BE${number}`,
+      `BE${dotted}`,
+      `0208:${number}`,
+      `9956:${number}`,
+      `iso6523-actorid-upis::0208:${number}`,
+      `ISO6523-ACTORID-UPIS::9956:${number}`,
+    ];
     const keys = new Set<string>();
     for (const id of spellings) {
       const response = await service.get(route(id), { accept: 'application/json' });
@@ -64,7 +73,8 @@ describe('200: the pair', () => {
   });
 
   it('one key per environment; distinct participants get distinct keys', async () => {
-    const key = async (id: string, environment: string) => (await service.get(route(id, `?environment=${environment}`), { accept: 'application/json' })).json().migrationKey;
+    const key = async (id: string, environment: string) =>
+      (await service.get(route(id, `?environment=${environment}`), { accept: 'application/json' })).json().migrationKey;
     const test = await key(data[5][1], 'test');
     const production = await key(data[5][1], 'production');
     expect(test).not.toBe(production);
@@ -83,7 +93,9 @@ describe('200: the pair', () => {
     );
     expect(responses.map((r) => r.status)).toEqual(Array(50).fill(200));
     expect(new Set(responses.map((r) => r.body.migrationKey)).size).toBe(1);
-    const { rows } = await service.database.pool.query("SELECT count(*)::int AS n FROM migration_key WHERE enterprise_number = $1 AND environment = 'test'", [number]);
+    const { rows } = await service.database.pool.query("SELECT count(*)::int AS n FROM migration_key WHERE enterprise_number = $1 AND environment = 'test'", [
+      number,
+    ]);
     expect(rows[0].n).toBe(1);
   });
 });
@@ -92,7 +104,13 @@ describe('collections travel in batches (group commit)', () => {
   it('a burst of mixed collections answers each as it would alone and logs each once', async () => {
     const expected: Array<[string, number, string | undefined]> = [];
     for (let i = 0; i < 6; i++) {
-      expected.push([data[1][i], 200, undefined], [data[5][i], 200, undefined], [data[2][i], 404, 'HSMP-013'], [data[3][i], 404, 'HSMP-012'], [data[4][i], 404, 'HSMP-001']);
+      expected.push(
+        [data[1][i], 200, undefined],
+        [data[5][i], 200, undefined],
+        [data[2][i], 404, 'HSMP-013'],
+        [data[3][i], 404, 'HSMP-012'],
+        [data[4][i], 404, 'HSMP-001'],
+      );
     }
     expected.push([withCheckDigits('00000002'), 404, 'HSMP-001']);
     // Each participant twice in the burst, in both environments: twins may share a batch.
@@ -115,9 +133,10 @@ describe('collections travel in batches (group commit)', () => {
       keyOf.set(slot, answer.body.migrationKey);
     });
     expect(new Set(keyOf.values()).size).toBe(keyOf.size);
-    const { rows } = await service.database.pool.query('SELECT request_id::text AS id, count(*)::int AS n FROM collection_log WHERE request_id = ANY($1::uuid[]) GROUP BY 1', [
-      answers.filter((a) => a.status === 200 || a.body.code !== 'HSMP-001').map((a) => a.requestId),
-    ]);
+    const { rows } = await service.database.pool.query(
+      'SELECT request_id::text AS id, count(*)::int AS n FROM collection_log WHERE request_id = ANY($1::uuid[]) GROUP BY 1',
+      [answers.filter((a) => a.status === 200 || a.body.code !== 'HSMP-001').map((a) => a.requestId)],
+    );
     expect(rows).toHaveLength(answers.filter((a) => a.status === 200 || a.body.code !== 'HSMP-001').length);
     expect(rows.every((r: { n: number }) => r.n === 1)).toBe(true);
   });
@@ -125,15 +144,31 @@ describe('collections travel in batches (group commit)', () => {
   it('a batch works through its participants in key order, whatever order they came in', async () => {
     // Concurrent batches then take their new key rows in one global order: no deadlock.
     const fresh = datasetNumbers(2); // seeded, never collected elsewhere
-    const slots = [...fresh[5]].reverse().flatMap((n) => [[n, 'test'], [n, 'production']]);
+    const slots = [...fresh[5]].reverse().flatMap((n) => [
+      [n, 'test'],
+      [n, 'production'],
+    ]);
     const requestIds = slots.map((_, i) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`);
     const { rows } = await service.database.pool.query(
       `SELECT ordinal, outcome FROM hsmp_collect_many($1::char(10)[], $2::text[], $3::bytea[], $4::bytea[], $5::uuid[], $6::text[], $7::text[], $8::text[], $9::text[], false)`,
-      [slots.map(([n]) => n), slots.map(([, e]) => e), slots.map((_, i) => Buffer.from(`ciphertext ${i}`)), slots.map((_, i) => Buffer.from(`digest ${i}`)), requestIds, slots.map(() => 'PBE000001'), slots.map(() => 'f'), slots.map(() => '127.0.0.1'), slots.map(([n]) => `0208:${n}`)],
+      [
+        slots.map(([n]) => n),
+        slots.map(([, e]) => e),
+        slots.map((_, i) => Buffer.from(`ciphertext ${i}`)),
+        slots.map((_, i) => Buffer.from(`digest ${i}`)),
+        requestIds,
+        slots.map(() => 'PBE000001'),
+        slots.map(() => 'f'),
+        slots.map(() => '127.0.0.1'),
+        slots.map(([n]) => `0208:${n}`),
+      ],
     );
     expect(rows.every((r: { outcome: string }) => r.outcome === '200')).toBe(true);
     expect(rows.map((r: { ordinal: number }) => r.ordinal).sort((a: number, b: number) => a - b)).toEqual(slots.map((_, i) => i + 1));
-    const logged = await service.database.pool.query('SELECT enterprise_number, environment FROM collection_log WHERE request_id = ANY($1::uuid[]) ORDER BY id', [requestIds]);
+    const logged = await service.database.pool.query(
+      'SELECT enterprise_number, environment FROM collection_log WHERE request_id = ANY($1::uuid[]) ORDER BY id',
+      [requestIds],
+    );
     const inKeyOrder = [...slots].sort(([a, x], [b, y]) => (a + x < b + y ? -1 : 1)).map(([n, e]) => `${n} ${e}`);
     expect(logged.rows.map((r: { enterprise_number: string; environment: string }) => `${r.enterprise_number} ${r.environment}`)).toEqual(inKeyOrder);
   });
@@ -187,16 +222,20 @@ describe('records and secrecy', () => {
     // Refusals are recorded off the hot path: wait (bounded) for the row.
     let refusedRows: unknown[] = [];
     for (let i = 0; i < 20 && refusedRows.length === 0; i++) {
-      refusedRows = (await service.database.pool.query('SELECT outcome, participant FROM collection_log WHERE request_id = $1', [refused.headers['x-request-id']])).rows;
+      refusedRows = (
+        await service.database.pool.query('SELECT outcome, participant FROM collection_log WHERE request_id = $1', [refused.headers['x-request-id']])
+      ).rows;
       if (refusedRows.length === 0) await new Promise((r) => setTimeout(r, 50));
     }
     expect(refusedRows).toEqual([{ outcome: 'HSMP-001', participant: 'garbage' }]);
 
     expect(logLines.some((l) => l.includes(String(requestId)))).toBe(true);
     expect(logLines.join('\n')).not.toContain(key);
-    const stored = await service.database.pool.query("SELECT key_ciphertext FROM migration_key WHERE enterprise_number = $1 AND environment = 'test'", [data[1][2]]);
+    const stored = await service.database.pool.query("SELECT key_ciphertext FROM migration_key WHERE enterprise_number = $1 AND environment = 'test'", [
+      data[1][2],
+    ]);
     expect(Buffer.from(stored.rows[0].key_ciphertext).includes(Buffer.from(key))).toBe(false);
-    const dump = await service.database.pool.query('SELECT string_agg(c::text, \'\') AS t FROM collection_log c');
+    const dump = await service.database.pool.query("SELECT string_agg(c::text, '') AS t FROM collection_log c");
     expect(dump.rows[0].t).not.toContain(key);
   });
 });

@@ -114,7 +114,19 @@ describe.each(backends)('%s', (_name, backendEnv) => {
   it('an allowance raises the limit inside its window only', async () => {
     let clock = Date.parse('2027-02-10T09:00:00Z');
     const s = await service({ ...backendEnv, HSMP_LIMIT_USER_DAILY: '2', HSMP_REVOCATION: 'off' }, { now: () => new Date(clock) });
-    const grant = await hsmpAdmin(s, ['allowance', 'grant', 'PBE000001', '--limit', '5', '--from', '2027-02-10T10:00:00Z', '--to', '2027-02-10T12:00:00+00:00', '--environment', 'production']);
+    const grant = await hsmpAdmin(s, [
+      'allowance',
+      'grant',
+      'PBE000001',
+      '--limit',
+      '5',
+      '--from',
+      '2027-02-10T10:00:00Z',
+      '--to',
+      '2027-02-10T12:00:00+00:00',
+      '--environment',
+      'production',
+    ]);
     expect(grant.code).toBe(0);
     expect(await burst([s], 2)).toEqual({ '200': 2 }); // before the window: 2 a day
     clock = Date.parse('2027-02-10T11:00:00Z'); // inside: 5 a day, the same day's count goes on

@@ -11,11 +11,17 @@ it('32 busy keep-alive connections: every request in flight is answered, each co
   const service = await startTestService();
   const data = await seed(service);
   const pki = testPki();
-  const connect = { ca: readFileSync(pki.serverCa), cert: readFileSync(pki.clientCert('ap-production')), key: readFileSync(pki.clientKey('ap-production')), servername: 'localhost' };
+  const connect = {
+    ca: readFileSync(pki.serverCa),
+    cert: readFileSync(pki.clientCert('ap-production')),
+    key: readFileSync(pki.clientKey('ap-production')),
+    servername: 'localhost',
+  };
   // One connection per client, each kept busy: a request is always in flight or about to be.
   const connections = Array.from({ length: 32 }, () => new Client(service.publicUrl, { connect }));
   const errors: string[] = [];
   let answered = 0;
+  const perConnection = Array<number>(32).fill(0);
   let closedCleanly = 0;
   try {
     const clients = Array.from({ length: 32 }, async (_, i) => {
@@ -25,6 +31,7 @@ it('32 busy keep-alive connections: every request in flight is answered, each co
           await response.body.dump();
           if (response.statusCode !== 200) errors.push(`HTTP ${response.statusCode}`);
           answered++;
+          perConnection[i]++;
           if (response.headers.connection === 'close') {
             closedCleanly++;
             return;
@@ -35,7 +42,8 @@ it('32 busy keep-alive connections: every request in flight is answered, each co
         }
       }
     });
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    // Every connection through its handshake and answering, before the stop.
+    while (perConnection.some((n) => n < 2)) await new Promise((resolve) => setTimeout(resolve, 50));
     const started = Date.now();
     await service.close();
     const stopMs = Date.now() - started;

@@ -25,12 +25,26 @@ const collect = async (number: string, environment = 'test') => {
 };
 const prepares = (sml: DevSml, participant: string) => sml.calls.filter((c) => c.operation === 'PrepareToMigrate' && c.participant === participant).length;
 const keyRow = async (number: string, environment = 'test') =>
-  (await service.database.pool.query('SELECT key_digest, prepared_at FROM migration_key WHERE enterprise_number = $1 AND environment = $2', [number, environment])).rows[0];
-const statusOf = async (number: string) => (await service.database.pool.query('SELECT status FROM enterprise WHERE enterprise_number = $1', [number])).rows[0]?.status;
+  (
+    await service.database.pool.query('SELECT key_digest, prepared_at FROM migration_key WHERE enterprise_number = $1 AND environment = $2', [
+      number,
+      environment,
+    ])
+  ).rows[0];
+const statusOf = async (number: string) =>
+  (await service.database.pool.query('SELECT status FROM enterprise WHERE enterprise_number = $1', [number])).rows[0]?.status;
 
 function newSmp(environment: 'test' | 'production' = 'test', sml: DevSml = service.devSml): SmlClient {
   const pki = testPki();
-  return new SmlClient({ url: sml.endpoint(environment), cert: readFileSync(pki.clientCert('smp-new')), key: readFileSync(pki.clientKey('smp-new')), ca: readFileSync(pki.serverCa) }, { timeoutMs: 5000 });
+  return new SmlClient(
+    {
+      url: sml.endpoint(environment),
+      cert: readFileSync(pki.clientCert('smp-new')),
+      key: readFileSync(pki.clientKey('smp-new')),
+      ca: readFileSync(pki.serverCa),
+    },
+    { timeoutMs: 5000 },
+  );
 }
 
 beforeAll(async () => {
@@ -92,12 +106,14 @@ describe('prepare before the first answer', () => {
     expect(prepares(service.devSml, `0208:${number}`)).toBe(1);
   });
 
-  itWithServers('DATABASE_URL')('50 concurrent first collections across two instances: one key, equal to the SML\'s', async () => {
+  itWithServers('DATABASE_URL')("50 concurrent first collections across two instances: one key, equal to the SML's", async () => {
     const second = await startTestService({ sameStoreAs: service, env: { HSMP_SML_URL_PRODUCTION: '', HSMP_ENVIRONMENTS: 'test' } });
     try {
       const number = data[1][3];
       const answers = await Promise.all(
-        Array.from({ length: 50 }, (_, i) => (i % 2 ? second : service).get(route(number), { accept: 'application/json' }).then((r) => ({ status: r.status, key: r.json().migrationKey }))),
+        Array.from({ length: 50 }, (_, i) =>
+          (i % 2 ? second : service).get(route(number), { accept: 'application/json' }).then((r) => ({ status: r.status, key: r.json().migrationKey })),
+        ),
       );
       expect(answers.every((a) => a.status === 200)).toBe(true);
       const keys = new Set(answers.map((a) => a.key));
@@ -125,7 +141,7 @@ describe('SML trouble: 503 within the bound, no key, nothing marked, then the sa
     ['stall', 'timeout'],
     ['internal-error', 'fault_InternalError'],
   ] as const) {
-    it(`${fault}`, async () => {
+    it(fault, async () => {
       const number = datasetNumbers(2)[1][['drop-connection', 'stall', 'internal-error'].indexOf(fault)];
       service.devSml.fault = fault;
       const started = Date.now();
@@ -191,7 +207,7 @@ describe('SML trouble: 503 within the bound, no key, nothing marked, then the sa
     expect(((await again.json()) as any).sml.test).toBe('ok');
   });
 
-  it('a participant the SML says is not this SMP\'s → 404 HSMP-013 for that request, data unchanged', async () => {
+  it("a participant the SML says is not this SMP's → 404 HSMP-013 for that request, data unchanged", async () => {
     const number = datasetNumbers(2)[5][0];
     service.devSml.assign('test', `0208:${number}`, 'ANOTHER-SMP');
     const response = await collect(number);
@@ -261,7 +277,9 @@ describe('reconciliation', () => {
     const cli = await hsmpAdmin(service, ['sml', 'reconcile', '--environment', 'production', '--reason', 'test']);
     expect(cli.stderr).toBe('');
     expect(cli.code).toBe(0);
-    expect(cli.stdout).toMatch(/^reconciled production: the SML lists \d+ participants \(1 pages\); 0 of \d+ prepared keys no longer listed, 0 marked migrated/);
+    expect(cli.stdout).toMatch(
+      /^reconciled production: the SML lists \d+ participants \(1 pages\); 0 of \d+ prepared keys no longer listed, 0 marked migrated/,
+    );
   });
 });
 

@@ -34,17 +34,25 @@ describe('cluster workers', () => {
         adminPort,
       );
       try {
-        const children = execFileSync('ps', ['--ppid', String(server.child.pid), '-o', 'pid='], { encoding: 'utf8' }).trim().split(/\s+/);
+        const children = execFileSync('ps', ['--ppid', String(server.child.pid), '-o', 'pid='], { encoding: 'utf8' })
+          .trim()
+          .split(/\s+/);
         expect(children).toHaveLength(2);
         const pki = devPkiPaths(path.join(work, 'pki'));
         // Unknown enterprises (nothing seeded): every worker answers 001 the same way.
         const codes = await Promise.all(
           Array.from({ length: 20 }, async () => {
-            const agent = new Agent({ connect: { ca: readFileSync(pki.serverCa), cert: readFileSync(pki.clientCert('ap-production')), key: readFileSync(pki.clientKey('ap-production')) } });
+            const agent = new Agent({
+              connect: {
+                ca: readFileSync(pki.serverCa),
+                cert: readFileSync(pki.clientCert('ap-production')),
+                key: readFileSync(pki.clientKey('ap-production')),
+              },
+            });
             const r = await request(`https://localhost:${port}/hermes-rw/migrationKey/0200065765`, { dispatcher: agent });
             const body = await r.body.text();
             await agent.close();
-            return `${r.statusCode} ${/<Code>([^<]+)/.exec(body)?.[1]} ${r.headers['ratelimit-limit']}`;
+            return `${r.statusCode} ${/<Code>([^<]+)/.exec(body)?.[1]} ${String(r.headers['ratelimit-limit'])}`;
           }),
         );
         expect(new Set(codes)).toEqual(new Set(['404 HSMP-001 1000']));

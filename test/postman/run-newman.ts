@@ -96,7 +96,7 @@ async function runFolder(server: Server, environment: unknown, folder: string, c
         timeoutRequest: 20_000,
       },
       (error, summary) => {
-        if (error) return reject(error);
+        if (error) { reject(error); return; }
         const failures = summary.run.failures.length + (summary.run.stats.requests.total === 0 ? 1 : 0);
         resolve({ failures, environment: summary.environment });
       },
@@ -134,8 +134,8 @@ async function startServer(work: string, name: string, extraEnv: Record<string, 
   }
   const output: string[] = [];
   const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'src', 'main.js')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout!.on('data', (d: Buffer) => output.push(d.toString()));
-  child.stderr!.on('data', (d: Buffer) => output.push(d.toString()));
+  child.stdout.on('data', (d: Buffer) => output.push(d.toString()));
+  child.stderr.on('data', (d: Buffer) => output.push(d.toString()));
   const server: Server = { child, publicPort, adminPort, devSmlPort, pkiDir, token, output, cleanup: async () => { for (const c of cleanups) await c(); } };
   await waitUntilReady(server);
   const seeded = await runCli(server, ['seed', '--datasets', '1', '--reason', 'newman run']);
@@ -147,9 +147,9 @@ async function startServer(work: string, name: string, extraEnv: Record<string, 
 /** SIGTERM must finish in-flight work and exit 0 within 10 s; anything else is a failure. */
 async function stopServer(server: Server): Promise<number> {
   const started = Date.now();
-  const exited = new Promise<number | null>((resolve) => server.child.once('exit', (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) => server.child.once('exit', (code) => { resolve(code); }));
   server.child.kill('SIGTERM');
-  const code = await Promise.race([exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 12_000))]);
+  const code = await Promise.race([exited, new Promise<'timeout'>((r) => setTimeout(() => { r('timeout'); }, 12_000))]);
   await server.cleanup();
   if (code === 0 && Date.now() - started < 10_000) return 0;
   server.child.kill('SIGKILL');
@@ -182,7 +182,7 @@ function runCli(server: Server, args: string[]): Promise<{ code: number | null; 
     let output = '';
     cli.stdout.on('data', (d: Buffer) => (output += d));
     cli.stderr.on('data', (d: Buffer) => (output += d));
-    cli.on('exit', (code) => resolve({ code, output }));
+    cli.on('exit', (code) => { resolve({ code, output }); });
   });
 }
 

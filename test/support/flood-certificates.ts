@@ -22,7 +22,10 @@ export function floodCertificates(count: number, padBytes: number): string[] {
   const serial = der.indexOf(Buffer.from('01' + 'ab'.repeat(15), 'hex'));
   return Array.from({ length: count }, (_, i) => {
     const copy = Buffer.from(der);
-    createHash('sha256').update(String(i)).digest().copy(copy, serial + 1, 0, 15);
+    createHash('sha256')
+      .update(String(i))
+      .digest()
+      .copy(copy, serial + 1, 0, 15);
     return encodeURIComponent(`-----BEGIN CERTIFICATE-----\n${copy.toString('base64').replace(/(.{64})/g, '$1\n')}\n-----END CERTIFICATE-----`);
   });
 }

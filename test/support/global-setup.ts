@@ -25,7 +25,9 @@ function freePort(): Promise<number> {
     const server = http.createServer();
     server.listen(0, '127.0.0.1', () => {
       const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
+      server.close(() => {
+        resolve(port);
+      });
     });
   });
 }

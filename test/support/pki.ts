@@ -47,14 +47,28 @@ export interface RawTlsAnswer {
  * One request on a fresh TLS connection, offering `session` for resumption. Undici hides the
  * session, so this speaks HTTP/1.1 over node:tls itself; `target` is sent as written.
  */
-export function requestOnNewConnection(publicUrl: string, certificate: ClientCase, target: string, session?: Buffer, pki: DevPkiPaths = testPki()): Promise<RawTlsAnswer> {
+export function requestOnNewConnection(
+  publicUrl: string,
+  certificate: ClientCase,
+  target: string,
+  session?: Buffer,
+  pki: DevPkiPaths = testPki(),
+): Promise<RawTlsAnswer> {
   const url = new URL(publicUrl);
   return new Promise((resolve, reject) => {
     let latestSession: Buffer | undefined;
     let reused = false;
     const chunks: Buffer[] = [];
     const socket = tls.connect(
-      { host: url.hostname, port: Number(url.port), servername: 'localhost', ca: readFileSync(pki.serverCa), cert: readFileSync(pki.clientCert(certificate)), key: readFileSync(pki.clientKey(certificate)), session },
+      {
+        host: url.hostname,
+        port: Number(url.port),
+        servername: 'localhost',
+        ca: readFileSync(pki.serverCa),
+        cert: readFileSync(pki.clientCert(certificate)),
+        key: readFileSync(pki.clientKey(certificate)),
+        session,
+      },
       () => {
         reused = socket.isSessionReused();
         socket.write(`GET ${target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`);

@@ -63,7 +63,8 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
   let dropDatabase: (() => Promise<void>) | undefined;
   const storeEnv: Record<string, string> = {};
   if (options.sameStoreAs) {
-    for (const k of ['DATABASE_URL', 'REDIS_URL', 'HSMP_REDIS_PREFIX', 'HSMP_KEY_ENCRYPTION_KEY']) if (options.sameStoreAs.env[k]) storeEnv[k] = options.sameStoreAs.env[k];
+    for (const k of ['DATABASE_URL', 'REDIS_URL', 'HSMP_REDIS_PREFIX', 'HSMP_KEY_ENCRYPTION_KEY'])
+      if (options.sameStoreAs.env[k]) storeEnv[k] = options.sameStoreAs.env[k];
   } else {
     storeEnv.HSMP_KEY_ENCRYPTION_KEY = randomBytes(32).toString('hex');
     if (process.env.DATABASE_URL) {
@@ -103,7 +104,7 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
       smlFallback: (environment) => devSmlEndpoint(pki.dir, devSml.url, environment),
     },
     {
-    logger: options.logLines ? createLogger('info', { write: (line: string) => void options.logLines?.push(line) }) : createLogger(config.logLevel),
+      logger: options.logLines ? createLogger('info', { write: (line: string) => void options.logLines?.push(line) }) : createLogger(config.logLevel),
       now: options.now,
     },
   ).catch(async (error: unknown) => {
@@ -119,9 +120,21 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
     env,
     operatorToken,
     devSml,
-    get: (p, o = {}) => call(running.publicUrl + p, o.method ?? 'GET', { accept: o.accept ?? 'application/xml', ...o.headers }, undefined, clientAgent(o.certificate ?? 'ap-production')),
+    get: (p, o = {}) =>
+      call(
+        running.publicUrl + p,
+        o.method ?? 'GET',
+        { accept: o.accept ?? 'application/xml', ...o.headers },
+        undefined,
+        clientAgent(o.certificate ?? 'ap-production'),
+      ),
     admin: (method, p, body, token = operatorToken) =>
-      call(running.adminUrl + p, method, { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, body === undefined ? undefined : JSON.stringify(body)),
+      call(
+        running.adminUrl + p,
+        method,
+        { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        body === undefined ? undefined : JSON.stringify(body),
+      ),
     stop: async () => {
       await closeOnce();
       if (!sharedSml) await devSml.close();
@@ -132,7 +145,13 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
   return service;
 }
 
-export async function call(url: string, method: string, headers: Record<string, string>, body?: string, dispatcher?: ReturnType<typeof clientAgent>): Promise<TestResponse> {
+export async function call(
+  url: string,
+  method: string,
+  headers: Record<string, string>,
+  body?: string,
+  dispatcher?: ReturnType<typeof clientAgent>,
+): Promise<TestResponse> {
   const response = await request(url, { method: method as 'GET', headers, body, dispatcher });
   const text = await response.body.text();
   return { status: response.statusCode, headers: response.headers, body: text, json: () => JSON.parse(text) };

@@ -39,8 +39,13 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     new Promise<void>((resolve) => {
       for (const s of sockets) s.destroy();
       sockets.clear();
-      if (!server) return resolve();
-      server.close(() => resolve());
+      if (!server) {
+        resolve();
+        return;
+      }
+      server.close(() => {
+        resolve();
+      });
       server = undefined;
     });
   await open();

@@ -74,7 +74,11 @@ describe('configuration', () => {
       HSMP_SML_RECONCILE_INTERVAL: '0',
       HSMP_SML_RECONCILE_MAX_SHARE: '0.25',
     });
-    expect(config.sml.endpoints.production).toEqual({ url: 'https://sml.example/edelivery-sml/manageparticipantidentifier', certFile: __filename, keyFile: __filename });
+    expect(config.sml.endpoints.production).toEqual({
+      url: 'https://sml.example/edelivery-sml/manageparticipantidentifier',
+      certFile: __filename,
+      keyFile: __filename,
+    });
     expect(config.sml).toMatchObject({ timeoutMs: 2500, reconcileIntervalSeconds: 0, reconcileMaxShare: 0.25 });
     for (const [env, message] of [
       [{ HSMP_SML: 'maybe' }, /^HSMP_SML: expected on or off/],
@@ -87,8 +91,15 @@ describe('configuration', () => {
   });
 
   it('SML on: a served environment without its SML URL, certificate and key is a configuration error', () => {
-    const config = loadConfig({ HSMP_ENVIRONMENTS: 'test,production', HSMP_SML_URL_TEST: 'https://smk.example/manageparticipantidentifier', HSMP_SML_CERT_TEST: __filename, HSMP_SML_KEY_TEST: __filename });
-    expect(() => resolveSmlEndpoints(config)).toThrow(/^HSMP_SML_URL_PRODUCTION, HSMP_SML_CERT_PRODUCTION, HSMP_SML_KEY_PRODUCTION: HSMP_SML=on and the production environment is served/);
+    const config = loadConfig({
+      HSMP_ENVIRONMENTS: 'test,production',
+      HSMP_SML_URL_TEST: 'https://smk.example/manageparticipantidentifier',
+      HSMP_SML_CERT_TEST: __filename,
+      HSMP_SML_KEY_TEST: __filename,
+    });
+    expect(() => resolveSmlEndpoints(config)).toThrow(
+      /^HSMP_SML_URL_PRODUCTION, HSMP_SML_CERT_PRODUCTION, HSMP_SML_KEY_PRODUCTION: HSMP_SML=on and the production environment is served/,
+    );
     const partial = loadConfig({ HSMP_SML_URL_TEST: 'https://smk.example/manageparticipantidentifier' });
     expect(() => resolveSmlEndpoints(partial)).toThrow(/^HSMP_SML_CERT_TEST, HSMP_SML_KEY_TEST: /);
     // The development SML fills only environments that name nothing of their own.
@@ -104,7 +115,10 @@ describe('configuration', () => {
       { HSMP_TRUSTSTORE: testPki().manifest, HSMP_TLS_CERT: testPki().serverCert, HSMP_TLS_KEY: testPki().serverKey },
       /^hsmp-mtci: configuration error: HSMP_SML_URL_TEST, HSMP_SML_CERT_TEST, HSMP_SML_KEY_TEST: HSMP_SML=on and the test environment is served/,
     ],
-    [{ HSMP_TRUSTSTORE: __filename, HSMP_TLS_CERT: __filename, HSMP_TLS_KEY: __filename, HSMP_SML: 'off' }, /^hsmp-mtci: configuration error: trust store .*: /],
+    [
+      { HSMP_TRUSTSTORE: __filename, HSMP_TLS_CERT: __filename, HSMP_TLS_KEY: __filename, HSMP_SML: 'off' },
+      /^hsmp-mtci: configuration error: trust store .*: /,
+    ],
   ])('the service exits 1 with one line on stderr for %j', (env, message) => {
     const run = spawnSync(process.execPath, [MAIN], { env: { PATH: process.env.PATH, ...env }, encoding: 'utf8', timeout: 30_000 });
     expect(run.status).toBe(1);

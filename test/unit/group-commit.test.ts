@@ -5,7 +5,13 @@ function controlledRunner() {
   const batches: Array<{ items: number[]; finish(outputs?: string[]): void; fail(error: Error): void }> = [];
   const run = (items: number[]) =>
     new Promise<string[]>((resolve, reject) => {
-      batches.push({ items, finish: (outputs) => resolve(outputs ?? items.map((i) => `done ${i}`)), fail: reject });
+      batches.push({
+        items,
+        finish: (outputs) => {
+          resolve(outputs ?? items.map((i) => `done ${i}`));
+        },
+        fail: reject,
+      });
     });
   return { batches, run };
 }

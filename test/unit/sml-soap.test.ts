@@ -1,6 +1,16 @@
 import { SmlFault, SmlUnavailable } from '../../src/sml/client';
 import { classifySmlError } from '../../src/sml/preparer';
-import { buildEmptyResponse, buildFault, buildListResponse, buildRequest, readFault, readListResponse, readRequest, SOAP_ACTIONS, SoapFormatError } from '../../src/sml/soap';
+import {
+  buildEmptyResponse,
+  buildFault,
+  buildListResponse,
+  buildRequest,
+  readFault,
+  readListResponse,
+  readRequest,
+  SOAP_ACTIONS,
+  SoapFormatError,
+} from '../../src/sml/soap';
 
 /** The SML's SOAP messages (sml/wsdl/), built and read without servers. */
 describe('SML SOAP messages', () => {
@@ -9,7 +19,9 @@ describe('SML SOAP messages', () => {
   it('PrepareToMigrate is a PrepareMigrationRecord in the WSDL namespaces, and reads back the same', () => {
     const xml = buildRequest({ operation: 'PrepareToMigrate', record });
     expect(xml).toContain('<lrs:PrepareMigrationRecord xmlns:lrs="http://busdox.org/serviceMetadata/locator/1.0/">');
-    expect(xml).toContain('<ids:ParticipantIdentifier xmlns:ids="http://busdox.org/transport/identifiers/1.0/" scheme="iso6523-actorid-upis">0208:0123456749</ids:ParticipantIdentifier>');
+    expect(xml).toContain(
+      '<ids:ParticipantIdentifier xmlns:ids="http://busdox.org/transport/identifiers/1.0/" scheme="iso6523-actorid-upis">0208:0123456749</ids:ParticipantIdentifier>',
+    );
     expect(readRequest(xml)).toEqual({ operation: 'PrepareToMigrate', record });
     expect(readRequest(buildRequest({ operation: 'Migrate', record }))).toEqual({ operation: 'Migrate', record });
   });
@@ -19,14 +31,17 @@ describe('SML SOAP messages', () => {
     expect(readRequest(buildRequest({ operation: 'PrepareToMigrate', record: tricky }))).toEqual({ operation: 'PrepareToMigrate', record: tricky });
   });
 
-  it('SOAPAction values keep the WSDL\'s nine blanks', () => {
+  it("SOAPAction values keep the WSDL's nine blanks", () => {
     expect(SOAP_ACTIONS.PrepareToMigrate).toBe('http://busdox.org/serviceMetadata/ManageBusinessIdentifierService/1.0/         :prepareMigrateIn');
     expect(SOAP_ACTIONS.List.endsWith('         :listIn')).toBe(true);
   });
 
   it('List: request with and without a page, response with participants and the next page', () => {
     expect(readRequest(buildRequest({ operation: 'List', page: { smpId: 'HERMES-SMP' } }))).toEqual({ operation: 'List', page: { smpId: 'HERMES-SMP' } });
-    expect(readRequest(buildRequest({ operation: 'List', page: { smpId: 'X', nextPageIdentifier: '100' } }))).toEqual({ operation: 'List', page: { smpId: 'X', nextPageIdentifier: '100' } });
+    expect(readRequest(buildRequest({ operation: 'List', page: { smpId: 'X', nextPageIdentifier: '100' } }))).toEqual({
+      operation: 'List',
+      page: { smpId: 'X', nextPageIdentifier: '100' },
+    });
     const page = readListResponse(buildListResponse({ smpId: 'HERMES-SMP', participants: ['0208:0123456749', '0208:0200065765'], nextPageIdentifier: '2' }));
     expect(page).toEqual({ participants: ['0208:0123456749', '0208:0200065765'], nextPageIdentifier: '2' });
     expect(readListResponse(buildListResponse({ smpId: 'HERMES-SMP', participants: [] }))).toEqual({ participants: [] });
@@ -47,7 +62,8 @@ describe('SML SOAP messages', () => {
       errorNumber: 106,
     });
     expect(readFault(buildFault({ kind: 'InternalError', message: 'boom' }))).toEqual({ kind: 'InternalError', message: 'boom' });
-    const bare = '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><soap:Fault><faultcode>soap:Client</faultcode><faultstring>[ERR-102] no</faultstring></soap:Fault></soap:Body></soap:Envelope>';
+    const bare =
+      '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><soap:Fault><faultcode>soap:Client</faultcode><faultstring>[ERR-102] no</faultstring></soap:Fault></soap:Body></soap:Envelope>';
     expect(readFault(bare)).toEqual({ kind: 'Unknown', message: '[ERR-102] no', errorNumber: 102 });
     expect(readFault(buildEmptyResponse())).toBeUndefined();
   });
