@@ -10,7 +10,6 @@ import { startRevocationResponder, type RevocationResponder } from './pki/revoca
 import { startService, type ServiceFiles } from './service';
 import type { DevSml } from './sml';
 import { devMigrateCommand, devSmlEndpoint, startDevSmlForDevPki } from './sml/dev-deployment';
-import { TrustStoreError } from './tls';
 
 const SHUTDOWN_GRACE_MS = 10_000;
 
@@ -187,7 +186,7 @@ function printHowToCall(config: Config, publicUrl: string, devSmlBaseUrl?: strin
 }
 
 function fail(error: unknown): never {
-  const known = error instanceof ConfigError || error instanceof TrustStoreError;
+  const known = error instanceof ConfigError;
   const message = error instanceof Error ? error.message : String(error);
   process.stderr.write(`hsmp-mtci: ${known ? 'configuration error: ' : ''}${message}\n`);
   process.exit(1);

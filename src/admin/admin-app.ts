@@ -3,22 +3,21 @@ import path from 'node:path';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { z } from 'zod';
 import type { Config } from '../config/config';
-import { brusselsDay, brusselsMidnight } from '../domain/brussels-day';
+import { parseUserSubject, userSubject } from '../domain/access-point';
+import { brusselsDay, brusselsMidnight, nextBrusselsMidnight } from '../domain/brussels-day';
 import { isCalendarDate } from '../domain/calendar-date';
 import { ENVIRONMENTS, type Environment } from '../domain/environment';
-import { HsmpError } from '../domain/errors';
+import { HsmpError, ServiceError } from '../domain/errors';
 import type { Logger } from '../log';
 import { datasetNumbers, MAX_DATASETS } from '../participants/datasets';
 import { parseParticipantId } from '../participants/participant-id';
 import { changeEnterprise, getEnterprise, seedDatasets, type EnterpriseAction } from '../participants/registry';
 import { GLOBAL_SUBJECT, type CounterKind, type DailyCounters, type QuotaPolicy } from '../quota';
 import type { Database } from '../store/database';
-import { KboDumpError } from '../kbo/dump-reader';
-import { DumpTooLarge, ImportRefused, importKboDump } from '../kbo/importer';
-import { ReconcileBusy, ReconcileRefused, SmlFault, SmlUnavailable } from '../sml';
+import { importKboDump } from '../kbo/importer';
 import type { SmlHealthState } from '../sml/preparer';
 import type { RunningSml } from '../service';
-import { audited } from './audit';
+import { audited } from '../operations/audit';
 import type { Metrics } from './metrics';
 import { operatorAuth } from './operator-auth';
 import { sendProblem } from './problem';
@@ -38,14 +37,19 @@ export interface AdminAppOptions {
   sml?: RunningSml;
 }
 
-class BadRequest extends Error {}
-class NotFound extends Error {}
-class Conflict extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
+class BadRequest extends ServiceError {
+  constructor(message: string) {
+    super('bad-request', 400, message);
+  }
+}
+class NotFound extends ServiceError {
+  constructor(message: string) {
+    super('not-found', 404, message);
+  }
+}
+class Conflict extends ServiceError {
+  constructor(code: string, message: string) {
+    super(code, 409, message);
   }
 }
 
@@ -147,7 +151,7 @@ export function createAdminApp(options: AdminAppOptions): express.Express {
     const blocks = await policy.listBlocks();
     const pick = (kind: CounterKind) => blocks.filter((b) => b.kind === kind);
     res.json({
-      users: pick('user').map((b) => ({ ...splitUser(b.subject), blockedAt: b.blockedAt, reason: b.reason })),
+      users: pick('user').map((b) => ({ ...parseUserSubject(b.subject), blockedAt: b.blockedAt, reason: b.reason })),
       ips: pick('ip').map((b) => ({ address: b.subject, blockedAt: b.blockedAt, reason: b.reason })),
       global: pick('global').map((b) => ({ blockedAt: b.blockedAt, reason: b.reason }))[0] ?? null,
     });
@@ -157,7 +161,7 @@ export function createAdminApp(options: AdminAppOptions): express.Express {
     const body = parse(reactivation, req.body);
     const subjects: Array<[CounterKind, string]> =
       body.kind === 'user'
-        ? (body.environment ? [body.environment] : [...ENVIRONMENTS]).map((e) => ['user', `${e}:${body.seatId}`])
+        ? (body.environment ? [body.environment] : [...ENVIRONMENTS]).map((environment) => ['user', userSubject({ environment, seatId: body.seatId })])
         : body.kind === 'ip'
           ? [['ip', body.address]]
           : [['global', GLOBAL_SUBJECT]];
@@ -223,7 +227,7 @@ export function createAdminApp(options: AdminAppOptions): express.Express {
       day: usageDay,
       global: { count: usage.global, limit: config.limits.globalDaily },
       users: Object.entries(usage.users)
-        .map(([subject, count]) => ({ ...splitUser(subject), count }))
+        .map(([subject, count]) => ({ ...parseUserSubject(subject), count }))
         .sort((a, b) => b.count - a.count),
       ips: Object.entries(usage.ips)
         .map(([address, count]) => ({ address, count, limit: config.limits.ipDaily }))
@@ -334,50 +338,17 @@ export function createAdminApp(options: AdminAppOptions): express.Express {
   app.use((_req, res) => {
     sendProblem(res, 404, 'not-found', 'no such admin resource');
   });
+  // The one mapping of errors to admin problems: a ServiceError answers with its own status and
+  // code (a 503 of the public catalogue as "unavailable"); body-parser's own 400/413/415 too.
   app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
-    if (error instanceof BadRequest) {
-      sendProblem(res, 400, 'bad-request', error.message);
-      return;
-    }
-    if (error instanceof NotFound) {
-      sendProblem(res, 404, 'not-found', error.message);
-      return;
-    }
-    if (error instanceof Conflict) {
-      sendProblem(res, 409, error.code, error.message);
-      return;
-    }
-    if (error instanceof ReconcileRefused) {
-      sendProblem(res, 409, 'reconcile-refused', `${error.message}; nothing was changed`, { summary: error.summary });
-      return;
-    }
-    if (error instanceof ReconcileBusy) {
-      sendProblem(res, 409, 'reconcile-busy', error.message);
-      return;
-    }
-    if (error instanceof SmlFault || error instanceof SmlUnavailable) {
-      sendProblem(res, 503, 'sml-unavailable', `${error.message}; nothing was changed`);
-      return;
-    }
-    if (error instanceof KboDumpError) {
-      sendProblem(res, 422, 'malformed-dump', `${error.message}; nothing was changed`);
-      return;
-    }
-    if (error instanceof DumpTooLarge) {
-      sendProblem(res, 413, 'dump-too-large', `${error.message}; nothing was changed`);
-      return;
-    }
-    if (error instanceof ImportRefused) {
-      sendProblem(res, 409, 'import-refused', `${error.message}; nothing was changed`);
+    if (error instanceof ServiceError && (error.status < 500 || error.status === 503)) {
+      const code = error instanceof HsmpError ? 'unavailable' : error.code;
+      sendProblem(res, error.status, code, error.message, error.details);
       return;
     }
     const status = (error as { status?: number }).status;
     if (status === 400 || status === 413 || status === 415) {
       sendProblem(res, status, 'bad-request', (error as Error).message);
-      return;
-    }
-    if (error instanceof HsmpError && error.status === 503) {
-      sendProblem(res, 503, 'unavailable', error.message);
       return;
     }
     logger.error({ err: error }, 'admin request failed');
@@ -407,13 +378,8 @@ function describeSml(state: SmlHealthState): string {
   return state.reachable ? 'ok' : 'not called yet';
 }
 
-function splitUser(subject: string): { environment: string; seatId: string } {
-  const at = subject.indexOf(':');
-  return { environment: subject.slice(0, at), seatId: subject.slice(at + 1) };
-}
-
 function dayRange(asked: string | undefined): [Date | null, Date | null] {
   if (!asked) return [null, null];
   const start = brusselsMidnight(asked);
-  return [start, brusselsMidnight(brusselsDay(new Date(start.getTime() + 26 * 3600_000)))];
+  return [start, nextBrusselsMidnight(start)];
 }

@@ -2,7 +2,8 @@ import type { Environment } from '../domain/environment';
 import { dependencyUnavailable, HsmpError } from '../domain/errors';
 import type { MigrationRecord } from '../domain/migration-record';
 import { parseParticipantId, type BelgianParticipant } from '../participants/participant-id';
-import type { AccessPoint } from '../tls/authenticator';
+import type { AccessPoint } from '../domain/access-point';
+import type { QuotaStatus } from '../domain/quota-status';
 
 /**
  * The order of SPEC §2, and nothing else: which step answers first. The steps themselves
@@ -12,13 +13,6 @@ import type { AccessPoint } from '../tls/authenticator';
  *   → blocks in force 811 813 812, then the query is counted
  *   → 010 environment, 001 participant, 012 / 013 / 200 lookup
  */
-export interface QuotaStatus {
-  limit: number;
-  remaining: number;
-  /** Seconds until the counter resets (Brussels midnight). */
-  resetSeconds: number;
-}
-
 export interface CollectionRequest {
   rawParticipantId: string;
   /** The environment asked for, or the deployment's default when none was asked. */

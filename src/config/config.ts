@@ -3,21 +3,15 @@ import path from 'node:path';
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
 import { ENVIRONMENTS, type Environment } from '../domain/environment';
+import { ConfigError } from '../domain/errors';
+import type { RevocationMode, RevocationSource } from '../domain/revocation-mode';
 
 /**
  * Configuration from environment variables (SPEC §8), validated once at start-up.
  * A bad value is a ConfigError with a one-line reason naming the variable; main() prints it
  * and exits 1.
  */
-export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ConfigError';
-  }
-}
-
-export type RevocationMode = 'off' | 'soft' | 'hard';
-export type RevocationSource = 'ocsp' | 'crl';
+export { ConfigError };
 
 export interface AdminOperator {
   name: string;
@@ -44,7 +38,7 @@ export interface Config {
   adminOperators: AdminOperator[];
   dataDir: string;
   /** 32 bytes, hex or base64; absent: generated into dataDir (one instance). */
-  keyEncryptionKey?: string;
+  keyEncryptionKey?: Buffer;
   databaseUrl?: string;
   /** Connections to DATABASE_URL per instance (the embedded database always has one). */
   databasePoolSize: number;
@@ -169,8 +163,12 @@ const schema = z.object({
   HSMP_ADMIN_PORT: port(9090),
   HSMP_ADMIN_TOKENS: list(operator),
   HSMP_DATA_DIR: z.string().default('./data'),
-  HSMP_KEY_ENCRYPTION_KEY: optionalText.refine((v) => v === undefined || /^[0-9a-fA-F]{64}$/.test(v) || Buffer.from(v, 'base64').length === 32, {
-    error: 'expected 32 bytes as 64 hex characters or base64',
+  HSMP_KEY_ENCRYPTION_KEY: optionalText.transform((v, ctx) => {
+    if (v === undefined) return undefined;
+    const key = /^[0-9a-fA-F]{64}$/.test(v) ? Buffer.from(v, 'hex') : Buffer.from(v, 'base64');
+    if (key.length === 32) return key;
+    ctx.addIssue({ code: 'custom', message: 'expected 32 bytes as 64 hex characters or base64' });
+    return z.NEVER;
   }),
   DATABASE_URL: optionalText.refine((v) => v === undefined || /^postgres(ql)?:\/\//.test(v), { error: 'expected a postgres:// URL' }),
   HSMP_DB_POOL_SIZE: positiveInt(10),

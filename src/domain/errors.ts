@@ -1,4 +1,33 @@
 /**
+ * Every error the service raises on purpose carries a stable code and the HTTP status it
+ * answers with. Each listener maps them to its bodies in one place (the public route's XML and
+ * problem bodies, the admin API's problems); `hsmp-admin` prints the problem's detail; start-up
+ * prints a configuration error in one line. Anything else is an internal error (500, logged).
+ */
+export class ServiceError extends Error {
+  constructor(
+    readonly code: string,
+    readonly status: number,
+    message: string,
+    options: { cause?: unknown; details?: Record<string, unknown> } = {},
+  ) {
+    super(message, { cause: options.cause });
+    this.name = new.target.name;
+    this.details = options.details;
+  }
+
+  /** Extra members for a problem body (e.g. a refused reconciliation's counts). */
+  readonly details?: Record<string, unknown>;
+}
+
+/** A deployment mistake found at start-up (or by the database, like another key-encryption key): exit 1 with one line. */
+export class ConfigError extends ServiceError {
+  constructor(message: string) {
+    super('configuration', 500, message);
+  }
+}
+
+/**
  * The answers of SPEC §2, one place. Every refusal the public route gives is an HsmpError
  * thrown by the step that decides it; the HTTP layer only renders it.
  */
@@ -38,18 +67,14 @@ export interface HsmpErrorOptions {
   cause?: unknown;
 }
 
-export class HsmpError extends Error {
-  readonly code: HsmpCode;
-  readonly status: number;
+export class HsmpError extends ServiceError {
+  declare readonly code: HsmpCode;
   readonly participantId?: string;
   readonly retryAfterSeconds?: number;
   readonly dependency?: string;
 
   constructor(code: HsmpCode, options: HsmpErrorOptions = {}) {
-    super(options.message ?? HSMP_ERRORS[code].message, { cause: options.cause });
-    this.name = 'HsmpError';
-    this.code = code;
-    this.status = options.status ?? HSMP_ERRORS[code].status;
+    super(code, options.status ?? HSMP_ERRORS[code].status, options.message ?? HSMP_ERRORS[code].message, { cause: options.cause });
     this.participantId = options.participantId;
     this.retryAfterSeconds = options.retryAfterSeconds;
     this.dependency = options.dependency;

@@ -1,7 +1,8 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import Papa from 'papaparse';
-import { hasValidCheckDigits } from '../participants/participant-id';
+import { parseDottedNumber } from '../participants/participant-id';
 import { isCalendarDate } from '../domain/calendar-date';
+import { ServiceError } from '../domain/errors';
 import { EnterpriseNumberSet } from '../domain/enterprise-number-set';
 
 /**
@@ -23,13 +24,12 @@ const ACTIVE_STATUS = 'AC';
 /** Numbers per batch handed downstream: one stream hop per batch, not per row. */
 const BATCH_SIZE = 8192;
 
-export class KboDumpError extends Error {
+export class KboDumpError extends ServiceError {
   constructor(
     readonly line: number,
     readonly reason: string,
   ) {
-    super(`line ${line}: ${reason}`);
-    this.name = 'KboDumpError';
+    super('malformed-dump', 422, `line ${line}: ${reason}; nothing was changed`);
   }
 }
 
@@ -153,7 +153,7 @@ class RowValidator extends Transform {
     if (fields.some(holdsLineBreak)) return { refused: 'a field holds a line break (a badly quoted line)' };
     if (fields.some(holdsQuote)) return { refused: 'a field holds a double quote (a badly quoted line)' };
     const [dotted, status, , , , , startDate] = fields;
-    const number = tenDigits(dotted);
+    const number = parseDottedNumber(dotted);
     if (number === null) return { refused: `EnterpriseNumber "${dotted.slice(0, 40)}" is not a valid enterprise number (dddd.ddd.ddd, mod 97)` };
     if (!STATUS.test(status)) return { refused: `Status "${status.slice(0, 40)}" is not a status code` };
     if (!isDate(startDate)) return { refused: `StartDate "${startDate.slice(0, 40)}" is not a dd-mm-yyyy date` };
@@ -162,16 +162,8 @@ class RowValidator extends Transform {
   }
 }
 
-const DOTTED_NUMBER = /^([01][0-9]{3})\.([0-9]{3})\.([0-9]{3})$/;
 const DATE = /^(\d{2})-(\d{2})-(\d{4})$/;
 const STATUS = /^[A-Z]{2}$/;
-
-function tenDigits(dotted: string): string | null {
-  const match = DOTTED_NUMBER.exec(dotted);
-  if (!match) return null;
-  const number = match[1] + match[2] + match[3];
-  return hasValidCheckDigits(number) ? number : null;
-}
 
 function isDate(ddmmyyyy: string): boolean {
   const match = DATE.exec(ddmmyyyy);

@@ -4,6 +4,8 @@ import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { Database } from '../store/database';
 import { kboActiveNumbers, type DumpCounts } from './dump-reader';
+import { ServiceError } from '../domain/errors';
+import { recordAudit } from '../operations/audit';
 
 /**
  * Imports a CBE dump in ONE transaction: the active numbers are staged (COPY on PostgreSQL;
@@ -35,23 +37,23 @@ export interface ImportSummary {
   mergeSeconds: number;
 }
 
-export class ImportRefused extends Error {
+export class ImportRefused extends ServiceError {
   constructor(
     readonly wouldDeactivate: number,
     readonly active: number,
     readonly maxShare: number,
   ) {
     super(
-      `the dump would deactivate ${wouldDeactivate} of ${active} active enterprises (${((100 * wouldDeactivate) / Math.max(active, 1)).toFixed(1)} %, more than ${100 * maxShare} %): refused; use --force if the dump is complete`,
+      'import-refused',
+      409,
+      `the dump would deactivate ${wouldDeactivate} of ${active} active enterprises (${((100 * wouldDeactivate) / Math.max(active, 1)).toFixed(1)} %, more than ${100 * maxShare} %): refused; use --force if the dump is complete; nothing was changed`,
     );
-    this.name = 'ImportRefused';
   }
 }
 
-export class DumpTooLarge extends Error {
+export class DumpTooLarge extends ServiceError {
   constructor(readonly maxBytes: number) {
-    super(`the dump is larger than ${maxBytes} bytes (HSMP_IMPORT_MAX_BYTES)`);
-    this.name = 'DumpTooLarge';
+    super('dump-too-large', 413, `the dump is larger than ${maxBytes} bytes (HSMP_IMPORT_MAX_BYTES); nothing was changed`);
   }
 }
 
@@ -79,13 +81,13 @@ export async function importKboDump(database: Database, source: Readable, option
     }
     const merging = process.hrtime.bigint();
     const summary = { ...(await merge(client, dump.counts, options)), mergeSeconds: secondsSince(merging) };
-    await client.query('INSERT INTO audit_log (operator, action, target, reason, details) VALUES ($1, $2, $3, $4, $5)', [
-      options.audit.operator,
-      'import-kbo',
-      `${summary.rows} rows`,
-      options.audit.reason ?? null,
-      JSON.stringify({ ...summary, force: options.force }),
-    ]);
+    await recordAudit(client, {
+      operator: options.audit.operator,
+      action: 'import-kbo',
+      target: `${summary.rows} rows`,
+      reason: options.audit.reason,
+      details: { ...summary, force: options.force },
+    });
     await client.query('COMMIT');
     return { ...summary, seconds: secondsSince(started) };
   } catch (error) {

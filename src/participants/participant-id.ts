@@ -20,6 +20,8 @@ export interface BelgianParticipant {
 const SCHEMED = /^(?:iso6523-actorid-upis::)?(?:0208|9956):([01][0-9]{9})$/i;
 const PLAIN = /^(?:BE)?([01][0-9]{9})$/i;
 const DOTTED = /^(?:BE)?([01][0-9]{3})\.([0-9]{3})\.([0-9]{3})$/i;
+/** The CBE dump's spelling: dddd.ddd.ddd, nothing before or after. */
+const DOTTED_ONLY = /^([01][0-9]{3})\.([0-9]{3})\.([0-9]{3})$/;
 
 /** Returns null for anything that is not a valid enterprise number in an accepted spelling. */
 export function parseParticipantId(raw: string): BelgianParticipant | null {
@@ -34,6 +36,14 @@ function digitsOf(raw: string): string | null {
   if (match) return match[1];
   const dotted = DOTTED.exec(raw);
   return dotted ? dotted[1] + dotted[2] + dotted[3] : null;
+}
+
+/** The ten digits of a CBE-dump number (dddd.ddd.ddd with valid check digits), else null. */
+export function parseDottedNumber(dotted: string): string | null {
+  const match = DOTTED_ONLY.exec(dotted);
+  if (!match) return null;
+  const number = match[1] + match[2] + match[3];
+  return hasValidCheckDigits(number) ? number : null;
 }
 
 /** The CBE rule: the last two digits equal 97 − (first eight digits mod 97). */

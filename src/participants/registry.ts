@@ -1,10 +1,10 @@
 import type pg from 'pg';
 import type { MigrationRecord } from '../domain/migration-record';
 import type { Environment } from '../domain/environment';
-import { HsmpError, type HsmpCode } from '../domain/errors';
+import { ConfigError, HsmpError, type HsmpCode } from '../domain/errors';
 import type { KeyCipher } from '../store/key-cipher';
 import { asDatabaseError } from '../store/database';
-import { GroupCommit } from '../store/group-commit';
+import { GroupCommit } from '../batching/group-commit';
 import { storableText } from '../store/storable-text';
 import type { Logger } from '../log';
 import { RefusalLog } from './refusal-log';
@@ -202,7 +202,7 @@ export class ParticipantRegistry {
     await this.pool.query('INSERT INTO key_encryption_check (digest) VALUES ($1) ON CONFLICT (singleton) DO NOTHING', [fingerprint]);
     const { rows } = await this.pool.query<{ digest: Buffer }>('SELECT digest FROM key_encryption_check');
     if (!rows[0].digest.equals(fingerprint)) {
-      throw new Error('HSMP_KEY_ENCRYPTION_KEY is not the key this database was written with');
+      throw new ConfigError('HSMP_KEY_ENCRYPTION_KEY is not the key this database was written with');
     }
   }
 }

@@ -1,8 +1,8 @@
-import type { QuotaStatus } from '../collection/flow';
+import { userSubject, type AccessPoint } from '../domain/access-point';
+import type { QuotaStatus } from '../domain/quota-status';
 import { brusselsDay, secondsUntilBrusselsMidnight } from '../domain/brussels-day';
 import { HsmpError } from '../domain/errors';
 import type { Logger } from '../log';
-import type { AccessPoint } from '../tls/authenticator';
 import type { CounterKind, DailyCounters } from './counters';
 import type { QuotaPolicy } from './policy';
 
@@ -20,10 +20,6 @@ export interface Admission {
 }
 
 export const GLOBAL_SUBJECT = '*';
-
-export function userSubject(accessPoint: Pick<AccessPoint, 'environment' | 'seatId'>): string {
-  return `${accessPoint.environment}:${accessPoint.seatId}`;
-}
 
 /**
  * SPEC §3: blocks already in force answer first (811, 813, 812); then the query is counted

@@ -1,7 +1,7 @@
 import Redis from 'ioredis';
 import { dependencyUnavailable } from '../domain/errors';
 import type { Logger } from '../log';
-import { GroupCommit } from '../store/group-commit';
+import { GroupCommit } from '../batching/group-commit';
 import type { CounterKeys, CounterKind, Counts, DailyCounters, DayUsage } from './counters';
 import { splitOnce } from './memory-counters';
 

@@ -1,4 +1,5 @@
 import { Agent, request, type Dispatcher } from 'undici';
+import { ServiceError } from '../domain/errors';
 import {
   buildRequest,
   readFault,
@@ -28,28 +29,26 @@ export interface SmlEndpoint {
 }
 
 /** The SML answered with a SOAP fault. */
-export class SmlFault extends Error {
+export class SmlFault extends ServiceError {
   constructor(
     readonly operation: SmlOperation,
     readonly kind: FaultKind | 'Unknown',
     message: string,
     readonly errorNumber?: number,
   ) {
-    super(`SML ${operation} refused: ${kind}Fault: ${message}`);
-    this.name = 'SmlFault';
+    super('sml-unavailable', 503, `SML ${operation} refused: ${kind}Fault: ${message}; nothing was changed`);
   }
 }
 
 /** No usable answer: unreachable, TLS refused, timed out, or an answer that is not the WSDL's. */
-export class SmlUnavailable extends Error {
+export class SmlUnavailable extends ServiceError {
   constructor(
     readonly operation: SmlOperation,
     readonly reason: 'timeout' | 'network' | 'protocol',
     message: string,
     options?: { cause?: unknown },
   ) {
-    super(`SML ${operation} unavailable (${reason}): ${message}`, options);
-    this.name = 'SmlUnavailable';
+    super('sml-unavailable', 503, `SML ${operation} unavailable (${reason}): ${message}; nothing was changed`, options);
   }
 }
 

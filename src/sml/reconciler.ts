@@ -1,6 +1,7 @@
 import type pg from 'pg';
-import { audited } from '../admin/audit';
+import { audited } from '../operations/audit';
 import type { Environment } from '../domain/environment';
+import { ServiceError } from '../domain/errors';
 import { EnterpriseNumberSet } from '../domain/enterprise-number-set';
 import type { Logger } from '../log';
 import { parseParticipantId } from '../participants/participant-id';
@@ -32,22 +33,23 @@ export interface ReconcileSummary {
   finishedAt: string;
 }
 
-export class ReconcileRefused extends Error {
+export class ReconcileRefused extends ServiceError {
   constructor(
     readonly summary: ReconcileSummary,
     maxShare: number,
   ) {
     super(
-      `reconciliation of ${summary.environment} refused: it would mark ${summary.missing} of ${summary.prepared} prepared keys migrated, more than HSMP_SML_RECONCILE_MAX_SHARE (${maxShare}); check the SML listing, or force it`,
+      'reconcile-refused',
+      409,
+      `reconciliation of ${summary.environment} refused: it would mark ${summary.missing} of ${summary.prepared} prepared keys migrated, more than HSMP_SML_RECONCILE_MAX_SHARE (${maxShare}); check the SML listing, or force it; nothing was changed`,
+      { details: { summary } },
     );
-    this.name = 'ReconcileRefused';
   }
 }
 
-export class ReconcileBusy extends Error {
+export class ReconcileBusy extends ServiceError {
   constructor(environment: Environment) {
-    super(`a reconciliation of ${environment} is already running`);
-    this.name = 'ReconcileBusy';
+    super('reconcile-busy', 409, `a reconciliation of ${environment} is already running`);
   }
 }
 

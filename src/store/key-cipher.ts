@@ -42,17 +42,12 @@ export class KeyCipher {
 }
 
 /**
- * HSMP_KEY_ENCRYPTION_KEY (64 hex characters or base64 of 32 bytes) when set; otherwise a key
+ * HSMP_KEY_ENCRYPTION_KEY (parsed and checked by the configuration) when set; otherwise a key
  * generated once into the data directory, which suits one embedded instance. Instances sharing
  * a database must share the variable.
  */
-export function loadKeyEncryptionKey(value: string | undefined, dataDir: string): { key: Buffer; generated?: string } {
-  if (value !== undefined && value.trim() !== '') {
-    const text = value.trim();
-    const key = /^[0-9a-fA-F]{64}$/.test(text) ? Buffer.from(text, 'hex') : Buffer.from(text, 'base64');
-    if (key.length !== 32) throw new Error('HSMP_KEY_ENCRYPTION_KEY: expected 32 bytes as 64 hex characters or base64');
-    return { key };
-  }
+export function loadKeyEncryptionKey(configured: Buffer | undefined, dataDir: string): { key: Buffer; generated?: string } {
+  if (configured) return { key: configured };
   const file = path.join(dataDir, 'key-encryption.key');
   if (existsSync(file)) return { key: Buffer.from(readFileSync(file, 'utf8').trim(), 'hex') };
   mkdirSync(dataDir, { recursive: true });

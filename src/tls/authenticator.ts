@@ -1,22 +1,12 @@
 import { LRUCache } from 'lru-cache';
-import type { RevocationMode } from '../config/config';
-import type { Environment } from '../domain/environment';
+import type { AccessPoint } from '../domain/access-point';
+import type { RevocationMode } from '../domain/revocation-mode';
 import { dependencyUnavailable, HsmpError } from '../domain/errors';
 import type { Logger } from '../log';
 import type { PresentedCertificate } from './presented-certificate';
 import type { RevocationChecker } from './revocation';
 import { isWithinValidity, type TrustedCa, type TrustStore } from './trust-store';
 import { commonName, parseCertificate, pkijs, sha256Hex } from './x509';
-
-/** The caller, once its certificate has passed every check. */
-export interface AccessPoint {
-  /** Subject CN of the AP certificate: the Peppol seat id, e.g. PBE000123. */
-  seatId: string;
-  /** SHA-256 of the certificate's DER, hex. */
-  fingerprint: string;
-  /** Environment of the AP CA that issued the certificate. */
-  environment: Environment;
-}
 
 /**
  * What a certificate is, independent of the time and of the request: worked out once per

@@ -1,4 +1,4 @@
-export { CertificateAuthenticator, type AccessPoint } from './authenticator';
+export { CertificateAuthenticator } from './authenticator';
 export { TLS12_CIPHERS } from './cipher-suites';
 export { CertificateSource, type PresentedCertificate } from './presented-certificate';
 export { RevocationChecker } from './revocation';

@@ -1,7 +1,7 @@
 import * as asn1js from 'asn1js';
 import { LRUCache } from 'lru-cache';
 import { request } from 'undici';
-import type { RevocationSource } from '../config/config';
+import type { RevocationSource } from '../domain/revocation-mode';
 import type { TrustedCa } from './trust-store';
 import { crlUrls, ocspUrls, pkijs, serialHex } from './x509';
 

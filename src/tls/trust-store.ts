@@ -3,6 +3,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { ENVIRONMENTS, type Environment } from '../domain/environment';
 import { parseCertificate, parsePemCertificates, pkijs, sha256Hex } from './x509';
+import { ConfigError } from '../domain/errors';
 
 /**
  * The trust store of SPEC §6: a JSON manifest naming PEM CA certificates with their role and
@@ -21,12 +22,8 @@ export interface TrustedCa {
   root?: TrustedCa;
 }
 
-export class TrustStoreError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'TrustStoreError';
-  }
-}
+/** A trust store that cannot be used: a configuration error (exit 1 at start-up). */
+export class TrustStoreError extends ConfigError {}
 
 const manifestSchema = z.object({
   cas: z

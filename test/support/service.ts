@@ -1,7 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { request } from 'undici';
 import type { ClientCase } from '../../src/pki/dev-pki';
 import { loadConfig } from '../../src/config/config';
@@ -13,6 +12,7 @@ import { devSmlEndpoint, startDevSmlForDevPki } from '../../src/sml/dev-deployme
 import type { DevPkiIndex } from '../../src/pki/dev-pki';
 import { readFileSync } from 'node:fs';
 import { randomBytes, createHash } from 'node:crypto';
+import { freshDatabase } from '../../bench/support';
 
 /**
  * Starts the real service in this process on ephemeral ports, against the database and Redis
@@ -68,7 +68,7 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
   } else {
     storeEnv.HSMP_KEY_ENCRYPTION_KEY = randomBytes(32).toString('hex');
     if (process.env.DATABASE_URL) {
-      const created = await createDatabase(process.env.DATABASE_URL);
+      const created = await freshDatabase(process.env.DATABASE_URL, `hsmp_test_${randomBytes(6).toString('hex')}`);
       storeEnv.DATABASE_URL = created.url;
       dropDatabase = created.drop;
     }
@@ -159,25 +159,6 @@ export async function call(
 
 function devPkiIndex(): DevPkiIndex {
   return JSON.parse(readFileSync(testPki().index, 'utf8')) as DevPkiIndex;
-}
-
-async function createDatabase(serverUrl: string): Promise<{ url: string; drop: () => Promise<void> }> {
-  const name = `hsmp_test_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: serverUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    drop: async () => {
-      const c = new pg.Client({ connectionString: serverUrl });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await c.end();
-    },
-  };
 }
 
 /** With CI=true a test that needs a server must not silently skip when the server is missing. */

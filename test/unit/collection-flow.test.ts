@@ -1,6 +1,6 @@
 import { collectMigrationKey, type CollectionSteps } from '../../src/collection/flow';
 import { HsmpError, type HsmpCode } from '../../src/domain/errors';
-import type { AccessPoint } from '../../src/tls/authenticator';
+import type { AccessPoint } from '../../src/domain/access-point';
 
 /** The order of SPEC §2 with every step faked: the first failing check must answer. */
 const accessPoint: AccessPoint = { seatId: 'PBE000001', fingerprint: 'f', environment: 'production' };

@@ -1,4 +1,4 @@
-import { GroupCommit } from '../../src/store/group-commit';
+import { GroupCommit } from '../../src/batching/group-commit';
 
 /** A batch runner whose batches finish only when the test says so. */
 function controlledRunner() {
