@@ -12,7 +12,7 @@ import { drainable } from './http/drain';
 import { createPublicApp, type PublicRequest } from './http/public-app';
 import type { Logger } from './log';
 import { ParticipantRegistry, type CollectionContext } from './participants/registry';
-import { MemoryCounters, QuotaGuard, QuotaPolicy, RedisCounters, type DailyCounters } from './quota';
+import { connectRedis, MemoryCounters, QuotaGuard, QuotaPolicy, RedisCounters, type DailyCounters } from './quota';
 import { openDatabase, type Database } from './store/database';
 import { KeyCipher, loadKeyEncryptionKey } from './store/key-cipher';
 import { migrate } from './store/migrate';
@@ -110,7 +110,7 @@ export async function startService(config: Config, files: ServiceFiles, { logger
         closers.unshift(scheduleReconciliation(reconciler, sml.environments, config.sml.reconcileIntervalSeconds, logger));
     }
 
-    const counters: DailyCounters = config.redisUrl ? new RedisCounters(config.redisUrl, logger, config.redisPrefix) : new MemoryCounters();
+    const counters: DailyCounters = config.redisUrl ? new RedisCounters(connectRedis(config.redisUrl), logger, config.redisPrefix) : new MemoryCounters();
     closers.unshift(() => counters.close());
     await counters.ready().catch((error: unknown) => {
       logger.warn({ err: error }, 'redis not reachable at start; queries answer 503 until it is');

@@ -15,21 +15,26 @@ export function negotiateFormat(req: IncomingMessage): Format {
   return preferred === 'application/json' || preferred === 'application/problem+json' ? 'json' : 'xml';
 }
 
-export function sendRecord(res: ServerResponse, format: Format, smpId: string, record: MigrationRecord): void {
+/** A response body, before it is sent: pure, so the shapes of SPEC §2 are testable without a server. */
+export interface Body {
+  status: number;
+  contentType: string;
+  text: string;
+}
+
+export function recordBody(format: Format, smpId: string, record: MigrationRecord): Body {
   if (format === 'json') {
-    send(
-      res,
-      200,
-      'application/json',
-      JSON.stringify({
+    return {
+      status: 200,
+      contentType: 'application/json',
+      text: JSON.stringify({
         serviceMetadataPublisherId: smpId,
         participantIdentifier: { scheme: PARTICIPANT_SCHEME, value: record.participant.value },
         enterpriseNumber: record.participant.enterpriseNumber,
         environment: record.environment,
         migrationKey: record.migrationKey,
       }),
-    );
-    return;
+    };
   }
   const doc = create({ version: '1.0', encoding: 'UTF-8' })
     .ele('MigrationRecord')
@@ -43,18 +48,16 @@ export function sendRecord(res: ServerResponse, format: Format, smpId: string, r
     .txt(record.migrationKey)
     .up()
     .doc();
-  send(res, 200, 'application/xml', doc.end({ prettyPrint: true }));
+  return { status: 200, contentType: 'application/xml', text: doc.end({ prettyPrint: true }) };
 }
 
-export function sendError(res: ServerResponse, format: Format, error: HsmpError, requestId: string): void {
-  if (error.retryAfterSeconds !== undefined) res.setHeader('Retry-After', String(error.retryAfterSeconds));
+export function errorBody(format: Format, error: HsmpError, requestId: string): Body {
   const participantId = error.participantId === undefined ? undefined : echoable(error.participantId);
   if (format === 'json') {
-    send(
-      res,
-      error.status,
-      'application/problem+json',
-      JSON.stringify({
+    return {
+      status: error.status,
+      contentType: 'application/problem+json',
+      text: JSON.stringify({
         type: `urn:hsmp-mtci:problem:${error.code}`,
         title: error.message,
         status: error.status,
@@ -62,20 +65,28 @@ export function sendError(res: ServerResponse, format: Format, error: HsmpError,
         ...(participantId === undefined ? {} : { participantId }),
         instance: `urn:uuid:${requestId}`,
       }),
-    );
-    return;
+    };
   }
   const root = create({ version: '1.0', encoding: 'UTF-8' }).ele('ErrorResponse');
   root.ele('Code').txt(error.code).up().ele('Message').txt(error.message).up();
   if (participantId !== undefined) root.ele('ParticipantIdentifier', { scheme: PARTICIPANT_SCHEME }).txt(participantId).up();
-  send(res, error.status, 'application/xml', root.end({ prettyPrint: true }));
+  return { status: error.status, contentType: 'application/xml', text: root.end({ prettyPrint: true }) };
+}
+
+export function sendRecord(res: ServerResponse, format: Format, smpId: string, record: MigrationRecord): void {
+  send(res, recordBody(format, smpId, record));
+}
+
+export function sendError(res: ServerResponse, format: Format, error: HsmpError, requestId: string): void {
+  if (error.retryAfterSeconds !== undefined) res.setHeader('Retry-After', String(error.retryAfterSeconds));
+  send(res, errorBody(format, error, requestId));
 }
 
 /** HEAD gets the same headers and no body: Node's http server drops a HEAD response's body. */
-function send(res: ServerResponse, status: number, type: string, body: string): void {
-  const bytes = Buffer.from(body, 'utf8');
+function send(res: ServerResponse, { status, contentType, text }: Body): void {
+  const bytes = Buffer.from(text, 'utf8');
   res.statusCode = status;
-  res.setHeader('Content-Type', `${type}; charset=utf-8`);
+  res.setHeader('Content-Type', `${contentType}; charset=utf-8`);
   res.setHeader('Content-Length', bytes.length);
   res.end(bytes);
 }

@@ -6,6 +6,9 @@ import type { Logger } from '../log';
 import type { CounterKind, DailyCounters } from './counters';
 import type { QuotaPolicy } from './policy';
 
+/** What the guard needs of the policy: blocks in force, the user's limit, and writing a block. */
+export type BlockPolicy = Pick<QuotaPolicy, 'isBlocked' | 'userLimit' | 'block'>;
+
 export interface Limits {
   userDaily: number;
   ipDaily: number;
@@ -31,7 +34,7 @@ export class QuotaGuard {
 
   constructor(
     private readonly counters: DailyCounters,
-    private readonly policy: QuotaPolicy,
+    private readonly policy: BlockPolicy,
     private readonly limits: Limits,
     private readonly logger: Logger,
     now?: () => Date,

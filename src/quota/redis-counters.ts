@@ -39,21 +39,30 @@ type RedisWithScript = Redis & {
   hsmpReleaseAll(numberOfKeys: number, ...keys: string[]): Promise<number>;
 };
 
+/**
+ * A Redis client whose every wait is bounded: no offline queue (a dead Redis answers at once),
+ * 2 s per command and per connect, reconnecting in the background.
+ */
+export function connectRedis(url: string): Redis {
+  return new Redis(url, {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    commandTimeout: 2000,
+    connectTimeout: 2000,
+    retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
+    lazyConnect: true,
+  });
+}
+
 export class RedisCounters implements DailyCounters {
   private readonly redis: RedisWithScript;
   private readonly prefix: string;
   private readonly increments = new GroupCommit<string[], Counts>((batch) => this.incrementBatch(batch), { maxInFlight: 1, maxBatch: MAX_BATCH });
 
-  constructor(url: string, logger: Logger, prefix: string) {
+  /** `redis`: a client made by `connectRedis` (or any ioredis client with the same bounds). */
+  constructor(redis: Redis, logger: Logger, prefix: string) {
     this.prefix = `${prefix}:quota`;
-    this.redis = new Redis(url, {
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      commandTimeout: 2000,
-      connectTimeout: 2000,
-      retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
-      lazyConnect: true,
-    }) as RedisWithScript;
+    this.redis = redis as RedisWithScript;
     this.redis.defineCommand('hsmpIncrementAll', { lua: INCREMENT_ALL });
     this.redis.defineCommand('hsmpReleaseAll', { lua: RELEASE_ALL });
     let down = false;

@@ -27,7 +27,15 @@ export interface RevocationOptions {
   /** How long an 'unknown' verdict is kept, so that a dead responder is not asked on every request. */
   unknownCacheSeconds?: number;
   now?: () => Date;
+  /** Where OCSP answers and CRLs come from; default: HTTP with `timeoutMs`. */
+  fetch?: FetchDer;
 }
+
+export type FetchDer = (
+  url: string,
+  maxBytes: number,
+  init: { method: 'GET' | 'POST'; headers?: Record<string, string>; body?: Buffer },
+) => Promise<ArrayBuffer>;
 
 const OCSP_BASIC = '1.3.6.1.5.5.7.48.1.1';
 const MAX_OCSP_BYTES = 64 * 1024;
@@ -49,8 +57,11 @@ export class RevocationChecker {
   private readonly pending = new Map<string, Promise<unknown>>();
   private readonly now: () => Date;
 
+  private readonly fetch: FetchDer;
+
   constructor(private readonly options: RevocationOptions) {
     this.now = options.now ?? (() => new Date());
+    this.fetch = options.fetch ?? httpFetchDer(options.timeoutMs);
   }
 
   async check(certificate: pkijs.Certificate, fingerprint: string, issuer: TrustedCa): Promise<RevocationVerdict> {
@@ -148,12 +159,26 @@ export class RevocationChecker {
     return Math.max(1, Math.min(seconds, this.options.maxCacheSeconds));
   }
 
-  private async fetch(url: string, maxBytes: number, init: { method: 'GET' | 'POST'; headers?: Record<string, string>; body?: Buffer }): Promise<ArrayBuffer> {
+  private once<T>(key: string, work: () => Promise<T>): Promise<T> {
+    const running = this.pending.get(key) as Promise<T> | undefined;
+    if (running) return running;
+    const started = work().finally(() => this.pending.delete(key));
+    this.pending.set(key, started);
+    return started;
+  }
+}
+
+/**
+ * Fetches a DER document (OCSP answer, CRL) over HTTP, bounded in time and size; what is not
+ * DER is refused. The checker's default; tests pass their own.
+ */
+export function httpFetchDer(timeoutMs: number): FetchDer {
+  return async (url, maxBytes, init) => {
     const response = await request(url, {
       ...init,
-      headersTimeout: this.options.timeoutMs,
-      bodyTimeout: this.options.timeoutMs,
-      signal: AbortSignal.timeout(this.options.timeoutMs),
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+      signal: AbortSignal.timeout(timeoutMs),
     });
     if (response.statusCode !== 200) {
       await response.body.dump();
@@ -172,13 +197,5 @@ export class RevocationChecker {
     const all = Buffer.concat(chunks);
     if (asn1js.fromBER(all).offset === -1) throw new Error('answer is not DER');
     return all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength);
-  }
-
-  private once<T>(key: string, work: () => Promise<T>): Promise<T> {
-    const running = this.pending.get(key) as Promise<T> | undefined;
-    if (running) return running;
-    const started = work().finally(() => this.pending.delete(key));
-    this.pending.set(key, started);
-    return started;
-  }
+  };
 }

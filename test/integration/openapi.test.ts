@@ -7,6 +7,7 @@ import { MIGRATION_KEY_PATH } from '../../src/http/public-app';
 import { closeAgents } from '../support/pki';
 import { seed } from '../support/seed';
 import { startTestService, type TestService } from '../support/service';
+import { HSMP_ERRORS } from '../../src/domain/errors';
 
 /** The OpenAPI document describes every route the server mounts, and what they answer. */
 const doc = JSON.parse(readFileSync(OPENAPI_DOCUMENT, 'utf8'));
@@ -54,6 +55,12 @@ function mountedAdminRoutes(): Array<[string, string]> {
 }
 
 describe('OpenAPI document', () => {
+  it('names every error code of the public route', () => {
+    const route = JSON.stringify(doc.paths['/hermes-rw/migrationKey/{participantId}']);
+    const missing = Object.keys(HSMP_ERRORS).filter((code) => !new RegExp(`\\b${code}\\b`).test(route));
+    expect(missing).toEqual([]);
+  });
+
   it('is served on the admin listener and is the file in the repository', async () => {
     const response = await request(`${service.adminUrl}/openapi.json`);
     expect(await response.body.json()).toEqual(doc);
