@@ -4,7 +4,7 @@ import path from 'node:path';
 import { ConfigError, loadConfig, resolveSmlEndpoints, type Config } from './config/config';
 import { createLogger, type Logger } from './log';
 import { datasetNumbers } from './participants/datasets';
-import { seedDatasets } from './participants/registry';
+import { seedDatasets } from './participants/enterprise-repository';
 import { devPkiPaths, ensureDevPki } from './pki/dev-pki';
 import { startRevocationResponder, type RevocationResponder } from './pki/revocation-responder';
 import { startService, type ServiceFiles } from './service';

@@ -4,6 +4,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { createAdminApp } from './admin/admin-app';
+import { OperatorService } from './operations';
 import { createMetrics } from './admin/metrics';
 import type { CollectionSteps } from './collection/flow';
 import { resolveSmlEndpoints, type Config } from './config/config';
@@ -178,7 +179,16 @@ export async function startService(config: Config, files: ServiceFiles, { logger
     await listen(publicServer, config.port, config.host);
     closers.unshift(() => publicDrain.close());
 
-    const adminApp = createAdminApp({ config, database, policy, counters, metrics, logger, now, sml });
+    const operations = new OperatorService({
+      database,
+      policy,
+      counters,
+      limits: config.limits,
+      import: { maxDeactivateShare: config.importMaxDeactivateShare, maxBytes: config.importMaxBytes },
+      sml,
+      now: now ?? (() => new Date()),
+    });
+    const adminApp = createAdminApp({ config, database, counters, operations, metrics, logger, sml });
     const adminServer = http.createServer(adminApp);
     adminServer.maxConnections = config.maxConnections.admin;
     const adminDrain = drainable(adminServer, 'connection');

@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { createReadStream, statSync } from 'node:fs';
 import { Transform, type Readable } from 'node:stream';
 import { request } from 'undici';
+import { pathOf, ROUTES } from '../operations/routes';
 
 /**
  * hsmp-admin: the operators' terminal for the admin listener (SPEC §8). Prints what it did;
@@ -81,7 +82,7 @@ export function buildProgram(print: (line: string) => void = console.log): Comma
 
   reason(program.command('seed').description('create BOSA-like test datasets').option('--datasets <n>', 'how many datasets', positiveInt, 1)).action(
     async (o) => {
-      const result = await call(globals(), 'POST', '/admin/seed', { datasets: o.datasets, reason: o.reason });
+      const result = await call(globals(), ROUTES.seed.method, pathOf(ROUTES.seed), { datasets: o.datasets, reason: o.reason });
       out(result, () =>
         result.datasets.flatMap((d: { dataset: number; types: Record<string, string[]> }) => [
           `dataset ${d.dataset}`,
@@ -107,7 +108,7 @@ export function buildProgram(print: (line: string) => void = console.log): Comma
     const stream = createReadStream(file).pipe(progress.counter);
     const query = new URLSearchParams({ force: o.force ? 'true' : 'false', ...(o.reason ? { reason: o.reason } : {}) });
     try {
-      const result = await call(globals(), 'POST', `/admin/import/kbo?${query.toString()}`, undefined, { stream, contentType: 'text/csv' });
+      const result = await call(globals(), ROUTES.importKbo.method, pathOf(ROUTES.importKbo, {}, query), undefined, { stream, contentType: 'text/csv' });
       out(result, () => [
         `imported ${result.rows} rows in ${result.seconds.toFixed(1)} s (${Math.round(result.rows / Math.max(result.seconds, 0.001))} rows/s; merge ${result.mergeSeconds.toFixed(1)} s): ` +
           `added ${result.added}, reactivated ${result.reactivated}, deactivated ${result.deactivated}, unchanged ${result.unchanged}`,
@@ -117,13 +118,13 @@ export function buildProgram(print: (line: string) => void = console.log): Comma
     }
   });
 
-  for (const [command, action, verb] of [
-    ['remove', 'remove', 'removed (HSMP-012)'],
-    ['mark-migrated', 'mark-migrated', 'marked migrated (HSMP-013)'],
-    ['restore', 'restore', 'restored (active)'],
+  for (const [command, route, verb] of [
+    ['remove', ROUTES.removeEnterprise, 'removed (HSMP-012)'],
+    ['mark-migrated', ROUTES.markEnterpriseMigrated, 'marked migrated (HSMP-013)'],
+    ['restore', ROUTES.restoreEnterprise, 'restored (active)'],
   ] as const) {
     reason(program.command(`${command} <number>`).description(`enterprise ${verb}`)).action(async (number: string, o) => {
-      const result = await call(globals(), 'POST', `/admin/enterprises/${encodeURIComponent(number)}/${action}`, { reason: o.reason });
+      const result = await call(globals(), route.method, pathOf(route, { number }), { reason: o.reason });
       out(result, () => [`enterprise ${result.enterpriseNumber} ${verb}: was ${result.before}, now ${result.after}`]);
     });
   }
@@ -132,7 +133,7 @@ export function buildProgram(print: (line: string) => void = console.log): Comma
     .command('blacklist')
     .description('users, IPs and global lock in force')
     .action(async () => {
-      const result = await call(globals(), 'GET', '/admin/blocks');
+      const result = await call(globals(), ROUTES.blocks.method, pathOf(ROUTES.blocks));
       out(result, () => [
         `users (${result.users.length}):`,
         ...result.users.map((u: any) => `  ${u.seatId} [${u.environment}] since ${u.blockedAt}: ${u.reason}`),
@@ -145,15 +146,20 @@ export function buildProgram(print: (line: string) => void = console.log): Comma
   const reactivate = program.command('reactivate').description('lift a block');
   const reactivated = (result: any) => [`reactivated: ${result.reactivated.join(', ')}`];
   reason(reactivate.command('user <seatId>').option('--environment <e>', 'only this environment', environment)).action(async (seatId: string, o) => {
-    const result = await call(globals(), 'POST', '/admin/blocks/reactivate', { kind: 'user', seatId, environment: o.environment, reason: o.reason });
+    const result = await call(globals(), ROUTES.reactivate.method, pathOf(ROUTES.reactivate), {
+      kind: 'user',
+      seatId,
+      environment: o.environment,
+      reason: o.reason,
+    });
     out(result, () => reactivated(result));
   });
   reason(reactivate.command('ip <address>')).action(async (address: string, o) => {
-    const result = await call(globals(), 'POST', '/admin/blocks/reactivate', { kind: 'ip', address, reason: o.reason });
+    const result = await call(globals(), ROUTES.reactivate.method, pathOf(ROUTES.reactivate), { kind: 'ip', address, reason: o.reason });
     out(result, () => reactivated(result));
   });
   reason(reactivate.command('global')).action(async (o) => {
-    const result = await call(globals(), 'POST', '/admin/blocks/reactivate', { kind: 'global', reason: o.reason });
+    const result = await call(globals(), ROUTES.reactivate.method, pathOf(ROUTES.reactivate), { kind: 'global', reason: o.reason });
     out(result, () => reactivated(result));
   });
 
@@ -166,7 +172,7 @@ export function buildProgram(print: (line: string) => void = console.log): Comma
       .requiredOption('--to <iso8601>', 'end of the window', isoInstant)
       .option('--environment <e>', 'only this environment', environment),
   ).action(async (seatId: string, o) => {
-    const result = await call(globals(), 'POST', '/admin/allowances', {
+    const result = await call(globals(), ROUTES.grantAllowance.method, pathOf(ROUTES.grantAllowance), {
       seatId,
       limit: o.limit,
       from: o.from,
@@ -179,7 +185,7 @@ export function buildProgram(print: (line: string) => void = console.log): Comma
     );
   });
   allowance.command('list').action(async () => {
-    const result = await call(globals(), 'GET', '/admin/allowances');
+    const result = await call(globals(), ROUTES.allowances.method, pathOf(ROUTES.allowances));
     out(result, () =>
       result.allowances.length
         ? result.allowances.map(
@@ -189,7 +195,7 @@ export function buildProgram(print: (line: string) => void = console.log): Comma
     );
   });
   reason(allowance.command('revoke <id>')).action(async (id: string, o) => {
-    const result = await call(globals(), 'DELETE', `/admin/allowances/${encodeURIComponent(id)}`, { reason: o.reason });
+    const result = await call(globals(), ROUTES.revokeAllowance.method, pathOf(ROUTES.revokeAllowance, { id }), { reason: o.reason });
     out(result, () => [`allowance ${result.revoked} revoked`]);
   });
 
@@ -198,7 +204,7 @@ export function buildProgram(print: (line: string) => void = console.log): Comma
     .description("a day's queries per user, per IP and globally (default: today, Brussels time)")
     .option('--day <YYYY-MM-DD>', 'the day')
     .action(async (o) => {
-      const result = await call(globals(), 'GET', `/admin/usage${o.day ? `?day=${encodeURIComponent(o.day)}` : ''}`);
+      const result = await call(globals(), ROUTES.usage.method, pathOf(ROUTES.usage, {}, new URLSearchParams(o.day ? { day: o.day } : {})));
       out(result, () => [
         `usage on ${result.day}: ${result.global.count} of ${result.global.limit} globally`,
         ...result.users.map((u: any) => `  user ${u.seatId} [${u.environment}]: ${u.count}`),
@@ -213,7 +219,11 @@ export function buildProgram(print: (line: string) => void = console.log): Comma
       .option('--environment <e>', 'only this environment', environment)
       .option('--force', 'mark them even when more than HSMP_SML_RECONCILE_MAX_SHARE of the prepared keys would go'),
   ).action(async (o) => {
-    const result = await call(globals(), 'POST', '/admin/sml/reconcile', { environment: o.environment, force: Boolean(o.force), reason: o.reason });
+    const result = await call(globals(), ROUTES.smlReconcile.method, pathOf(ROUTES.smlReconcile), {
+      environment: o.environment,
+      force: Boolean(o.force),
+      reason: o.reason,
+    });
     out(result, () =>
       result.reconciliations.map(
         (r: any) =>
@@ -237,7 +247,7 @@ export function buildProgram(print: (line: string) => void = console.log): Comma
       const limit = Math.min(100, o.rate);
       let result;
       try {
-        result = await call(globals(), 'POST', '/admin/sml/prepare', { environment: o.environment, after, limit, reason: o.reason });
+        result = await call(globals(), ROUTES.smlPrepare.method, pathOf(ROUTES.smlPrepare), { environment: o.environment, after, limit, reason: o.reason });
       } catch (error) {
         throw new CliError(`${(error as Error).message}; ${total.prepared} prepared so far, run the same command again to go on`);
       }

@@ -33,8 +33,8 @@ function mountedAdminRoutes(): Array<[string, string]> {
   const app = createAdminApp({
     config: service.env as never,
     database: service.database,
-    policy: service.policy,
     counters: service.counters,
+    operations: {} as never,
     metrics: {} as never,
     logger: {} as never,
   }) as unknown as {

@@ -1,0 +1,5 @@
+export { audited, recordAudit, type AuditEntry } from './audit';
+export { BadRequest, Conflict, NotFound } from './errors';
+export { INPUTS, parseEnterpriseNumber, parseInput, type Inputs } from './inputs';
+export { OperatorService, type OperatorServiceOptions } from './operator-service';
+export { ADMIN_PREFIX, ROUTES, mountPath, pathOf, type Route } from './routes';

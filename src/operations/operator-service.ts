@@ -1,0 +1,193 @@
+import type { Readable } from 'node:stream';
+import { parseUserSubject, userSubject } from '../domain/access-point';
+import { brusselsDay } from '../domain/brussels-day';
+import { ENVIRONMENTS, type Environment } from '../domain/environment';
+import { importKboDump, type ImportSummary } from '../kbo/importer';
+import { datasetNumbers } from '../participants/datasets';
+import { changeEnterprise, getEnterprise, seedDatasets, type EnterpriseAction } from '../participants/enterprise-repository';
+import { GLOBAL_SUBJECT, type Allowance, type CounterKind, type DailyCounters, type QuotaPolicy } from '../quota';
+import type { Limits } from '../quota';
+import type { BulkPrepareProgress, PreparedKeys, Reconciler, ReconcileSummary } from '../sml';
+import type { Database } from '../store/database';
+import { audited } from './audit';
+import { BadRequest, Conflict, NotFound } from './errors';
+import type { Inputs } from './inputs';
+import { auditPage, collectionPage, type LogPage } from './log-repository';
+
+/**
+ * The BOSA operators' use cases (SPEC §4, §5, §9), knowing no HTTP: each takes its parsed input
+ * and the operator's name, changes what it changes with its audit row in the same transaction,
+ * and returns the answer. The admin API parses, calls and renders; nothing else decides here.
+ */
+export interface OperatorServiceOptions {
+  database: Database;
+  policy: QuotaPolicy;
+  counters: DailyCounters;
+  limits: Limits;
+  import: { maxDeactivateShare: number; maxBytes: number };
+  /** Absent with HSMP_SML=off. */
+  sml?: { keys: PreparedKeys; reconciler: Reconciler; environments: Environment[] };
+  now: () => Date;
+}
+
+export class OperatorService {
+  constructor(private readonly options: OperatorServiceOptions) {}
+
+  private get pool() {
+    return this.options.database.pool;
+  }
+
+  async blocks() {
+    const blocks = await this.options.policy.listBlocks();
+    const pick = (kind: CounterKind) => blocks.filter((b) => b.kind === kind);
+    return {
+      users: pick('user').map((b) => ({ ...parseUserSubject(b.subject), blockedAt: b.blockedAt, reason: b.reason })),
+      ips: pick('ip').map((b) => ({ address: b.subject, blockedAt: b.blockedAt, reason: b.reason })),
+      global: pick('global').map((b) => ({ blockedAt: b.blockedAt, reason: b.reason }))[0] ?? null,
+    };
+  }
+
+  /** Lifts the blocks named and gives them a fresh count for today (else the next query would exceed again). */
+  async reactivate(input: Inputs['reactivation'], operator: string): Promise<{ reactivated: string[] }> {
+    const subjects: Array<[CounterKind, string]> =
+      input.kind === 'user'
+        ? (input.environment ? [input.environment] : [...ENVIRONMENTS]).map((environment) => ['user', userSubject({ environment, seatId: input.seatId })])
+        : input.kind === 'ip'
+          ? [['ip', input.address]]
+          : [['global', GLOBAL_SUBJECT]];
+    const target = subjects.map((s) => s[1]).join(',');
+    const lifted = await audited(this.pool, { operator, action: `reactivate-${input.kind}`, target, reason: input.reason }, async (client) => {
+      const done: string[] = [];
+      for (const [kind, subject] of subjects) if (await this.options.policy.lift(client, kind, subject, operator, input.reason)) done.push(subject);
+      return done;
+    });
+    const today = brusselsDay(this.options.now());
+    for (const [kind, subject] of subjects) await this.options.counters.reset(today, kind, subject);
+    if (lifted.length === 0) throw new NotFound(`no block in force for ${subjects.map((s) => s[1]).join(', ')}`);
+    return { reactivated: lifted };
+  }
+
+  async allowances(): Promise<{ allowances: Allowance[] }> {
+    return { allowances: await this.options.policy.listAllowances() };
+  }
+
+  async grantAllowance(input: Inputs['allowanceGrant'], operator: string): Promise<{ allowances: Allowance[] }> {
+    const environments: Environment[] = input.environment ? [input.environment] : [...ENVIRONMENTS];
+    const granted = await audited(
+      this.pool,
+      { operator, action: 'grant-allowance', target: input.seatId, reason: input.reason, details: input },
+      async (client) => {
+        const out: Allowance[] = [];
+        for (const environment of environments) {
+          out.push(
+            await this.options.policy.grant(client, {
+              seatId: input.seatId,
+              environment,
+              dailyLimit: input.limit,
+              validFrom: new Date(input.from),
+              validTo: new Date(input.to),
+              grantedBy: operator,
+              reason: input.reason ?? null,
+            }),
+          );
+        }
+        return out;
+      },
+    );
+    return { allowances: granted };
+  }
+
+  async revokeAllowance(id: number, input: Inputs['withReason'], operator: string): Promise<{ revoked: number }> {
+    const revoked = await audited(this.pool, { operator, action: 'revoke-allowance', target: String(id), reason: input.reason }, (client) =>
+      this.options.policy.revoke(client, id, operator),
+    );
+    if (!revoked) throw new NotFound(`no allowance ${id} in force`);
+    return { revoked: id };
+  }
+
+  async usage(input: Inputs['usage']) {
+    const day = input.day ?? brusselsDay(this.options.now());
+    const usage = await this.options.counters.usage(day);
+    const { limits } = this.options;
+    return {
+      day,
+      global: { count: usage.global, limit: limits.globalDaily },
+      users: Object.entries(usage.users)
+        .map(([subject, count]) => ({ ...parseUserSubject(subject), count }))
+        .sort((a, b) => b.count - a.count),
+      ips: Object.entries(usage.ips)
+        .map(([address, count]) => ({ address, count, limit: limits.ipDaily }))
+        .sort((a, b) => b.count - a.count),
+    };
+  }
+
+  async enterprise(enterpriseNumber: string) {
+    const enterprise = await getEnterprise(this.pool, enterpriseNumber);
+    if (!enterprise) throw new NotFound(`hsmp does not hold enterprise ${enterpriseNumber}`);
+    return { enterpriseNumber, ...enterprise };
+  }
+
+  async changeEnterprise(enterpriseNumber: string, action: EnterpriseAction, input: Inputs['withReason'], operator: string) {
+    const change = await audited(this.pool, { operator, action: `enterprise-${action}`, target: enterpriseNumber, reason: input.reason }, (client) =>
+      changeEnterprise(client, enterpriseNumber, action),
+    );
+    if (!change) throw new NotFound(`hsmp does not hold enterprise ${enterpriseNumber}`);
+    return { enterpriseNumber, ...change };
+  }
+
+  async seed(input: Inputs['seed'], operator: string) {
+    const datasets = Array.from({ length: input.datasets }, (_, i) => ({ dataset: i + 1, types: datasetNumbers(i + 1) }));
+    await audited(this.pool, { operator, action: 'seed', target: `datasets 1..${input.datasets}`, reason: input.reason }, (client) =>
+      seedDatasets(
+        client,
+        datasets.map((d) => d.types),
+      ),
+    );
+    return { datasets };
+  }
+
+  importKbo(dump: Readable, input: Inputs['importKbo'], operator: string): Promise<ImportSummary> {
+    return importKboDump(this.options.database, dump, {
+      force: input.force === 'true',
+      maxDeactivateShare: this.options.import.maxDeactivateShare,
+      maxBytes: this.options.import.maxBytes,
+      audit: { operator, reason: input.reason },
+    });
+  }
+
+  auditLog(input: Inputs['logQuery']): Promise<LogPage> {
+    return auditPage(this.pool, input);
+  }
+
+  collectionLog(input: Inputs['logQuery']): Promise<LogPage> {
+    return collectionPage(this.pool, input);
+  }
+
+  async smlReconcile(input: Inputs['smlReconcile'], operator: string): Promise<{ reconciliations: Array<ReconcileSummary | undefined> }> {
+    const { sml, environments } = this.smlFor(input.environment);
+    const reconciliations = [];
+    for (const environment of environments) {
+      reconciliations.push(await sml.reconciler.reconcile(environment, { force: input.force, operator, reason: input.reason }));
+    }
+    return { reconciliations };
+  }
+
+  /** One batch of bulk preparation; audited when it prepared anything. */
+  async smlPrepare(input: Inputs['smlPrepare'], operator: string): Promise<BulkPrepareProgress> {
+    const { sml, environments } = this.smlFor(input.environment);
+    if (environments.length !== 1) throw new BadRequest('environment: name one environment (this deployment serves several)');
+    const progress = await sml.keys.prepareBatch(environments[0], input.after ?? '', input.limit);
+    if (progress.prepared > 0 || progress.notOurs > 0) {
+      const entry = { operator, action: 'sml-prepare', target: environments[0], reason: input.reason, details: { after: input.after ?? null } };
+      await audited(this.pool, entry, async () => progress);
+    }
+    return progress;
+  }
+
+  private smlFor(asked: Environment | undefined) {
+    const sml = this.options.sml;
+    if (!sml) throw new Conflict('sml-off', 'HSMP_SML is off: this deployment does not talk to the SML');
+    if (asked && !sml.environments.includes(asked)) throw new BadRequest(`environment: ${asked} is not served by this deployment`);
+    return { sml, environments: asked ? [asked] : sml.environments };
+  }
+}
