@@ -1,5 +1,4 @@
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,7 +6,7 @@ import { Pool, request } from 'undici';
 import { datasetNumbers } from '../src/participants/datasets';
 import { devPkiPaths, generateDevPki } from '../src/pki/dev-pki';
 import { benchSml, startBenchSml } from './sml';
-import { cpuSnapshot, freePorts, freshDatabase, ROOT, startOperatedServer, treePeakRssMb, type CpuSnapshot } from './support';
+import { benchDeploymentEnv, cpuSnapshot, freePorts, freshDatabase, ROOT, startOperatedServer, stopChild, treePeakRssMb, type CpuSnapshot } from './support';
 
 /**
  * npm run bench: hsmp-mtci against the TLS floor, side by side in one run, same machine, same
@@ -132,17 +131,7 @@ async function startBare(pki: ReturnType<typeof devPkiPaths>, workers: number): 
     origin: `https://localhost:${port}`,
     paths: ['/hermes-rw/migrationKey/0200065765'],
     pid: child.pid!,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null) {
-          resolve();
-          return;
-        }
-        child.once('exit', () => {
-          resolve();
-        });
-        child.kill('SIGTERM');
-      }),
+    stop: () => stopChild(child),
   };
 }
 
@@ -157,16 +146,8 @@ async function startHsmp(
 ): Promise<Target> {
   const database = await freshDatabase(serverUrl, `hsmp_bench_${workers}`);
   const server = await startOperatedServer(path.join(work, `data-${workers}`), {
-    HSMP_TLS_CERT: pki.serverCert,
-    HSMP_TLS_KEY: pki.serverKey,
-    HSMP_TRUSTSTORE: pki.manifest,
+    ...benchDeploymentEnv(pki, database.url, redisUrl),
     HSMP_DEV_REVOCATION_PORT: String(revocationPort),
-    DATABASE_URL: database.url,
-    REDIS_URL: redisUrl,
-    HSMP_REDIS_PREFIX: `hsmp-bench-${randomBytes(4).toString('hex')}`,
-    HSMP_LIMIT_USER_DAILY: '1000000000',
-    HSMP_LIMIT_IP_DAILY: '1000000000',
-    HSMP_LIMIT_GLOBAL_DAILY: '1000000000',
     HSMP_WORKERS: String(workers),
     ...smlEnv,
   });

@@ -1,5 +1,4 @@
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,7 +7,7 @@ import { datasetNumbers } from '../src/participants/datasets';
 import { devPkiPaths, generateDevPki, type DevPkiIndex, type DevPkiPaths } from '../src/pki/dev-pki';
 import type { DevSml } from '../src/sml';
 import { startDevSmlForDevPki } from '../src/sml/dev-deployment';
-import { freshDatabase, ROOT, startOperatedServer } from './support';
+import { benchDeploymentEnv, freshDatabase, ROOT, startOperatedServer } from './support';
 
 /**
  * The SML part of `npm run bench` (SPEC §9), side by side in one run against the development
@@ -47,15 +46,7 @@ export async function benchSml(work: string, pki: DevPkiPaths, databaseUrl: stri
   const { sml, env } = await startBenchSml(pki);
   const database = await freshDatabase(databaseUrl, 'hsmp_bench_sml');
   const server = await startOperatedServer(path.join(work, 'data-sml'), {
-    HSMP_TLS_CERT: pki.serverCert,
-    HSMP_TLS_KEY: pki.serverKey,
-    HSMP_TRUSTSTORE: pki.manifest,
-    DATABASE_URL: database.url,
-    REDIS_URL: redisUrl,
-    HSMP_REDIS_PREFIX: `hsmp-bench-${randomBytes(4).toString('hex')}`,
-    HSMP_LIMIT_USER_DAILY: '1000000000',
-    HSMP_LIMIT_IP_DAILY: '1000000000',
-    HSMP_LIMIT_GLOBAL_DAILY: '1000000000',
+    ...benchDeploymentEnv(pki, database.url, redisUrl),
     HSMP_SML_RECONCILE_INTERVAL: '0',
     HSMP_ENVIRONMENTS: 'test,production',
     ...env,

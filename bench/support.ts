@@ -132,17 +132,39 @@ export async function startServerProcess(env: NodeJS.ProcessEnv, adminPort: numb
   return {
     child,
     adminUrl,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null) {
-          resolve();
-          return;
-        }
-        child.once('exit', () => {
-          resolve();
-        });
-        child.kill('SIGTERM');
-      }),
+    stop: () => stopChild(child),
+  };
+}
+
+/** SIGTERM, and resolves once the process has exited. */
+export function stopChild(child: ChildProcess): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (child.exitCode !== null) {
+      resolve();
+      return;
+    }
+    child.once('exit', () => {
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+/**
+ * The variables of a benchmarked deployment on the run's servers: the dev PKI's certificates, a
+ * Redis prefix of its own, limits high enough never to refuse.
+ */
+export function benchDeploymentEnv(pki: { serverCert: string; serverKey: string; manifest: string }, databaseUrl: string, redisUrl: string): NodeJS.ProcessEnv {
+  return {
+    HSMP_TLS_CERT: pki.serverCert,
+    HSMP_TLS_KEY: pki.serverKey,
+    HSMP_TRUSTSTORE: pki.manifest,
+    DATABASE_URL: databaseUrl,
+    REDIS_URL: redisUrl,
+    HSMP_REDIS_PREFIX: `hsmp-bench-${randomBytes(4).toString('hex')}`,
+    HSMP_LIMIT_USER_DAILY: '1000000000',
+    HSMP_LIMIT_IP_DAILY: '1000000000',
+    HSMP_LIMIT_GLOBAL_DAILY: '1000000000',
   };
 }
 
