@@ -111,7 +111,7 @@ export interface ServerProcess {
 
 /** Starts `node dist/src/main.js` and waits until /readyz answers 200. */
 export async function startServerProcess(env: NodeJS.ProcessEnv, adminPort: number, args: string[] = []): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [...args, path.join(ROOT, 'dist', 'src', 'main.js')], {
+  const child = spawn(process.execPath, [...args, path.join(process.env.HSMP_BENCH_SERVER_ROOT ?? ROOT, 'dist', 'src', 'main.js')], {
     env: { PATH: process.env.PATH, ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
