@@ -30,8 +30,12 @@ function handshakeAndAsk(port: number, ca: Buffer, cert: string, key: string): P
     });
     let head = '';
     socket.on('data', (d: Buffer) => (head ||= d.toString('latin1', 0, 12)));
-    socket.on('error', () => resolve(0));
-    socket.on('close', () => resolve(Number(head.slice(9, 12)) || 0));
+    socket.on('error', () => {
+      resolve(0);
+    });
+    socket.on('close', () => {
+      resolve(Number(head.slice(9, 12)) || 0);
+    });
   });
 }
 
