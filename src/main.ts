@@ -158,25 +158,24 @@ function onStop(logger: Logger, close: () => Promise<void>): void {
 function printHowToCall(config: Config, publicUrl: string, devSmlBaseUrl?: string): void {
   const dev = devPkiPaths(config.devPkiDir);
   const example = datasetNumbers(1)[1][0];
+  const collect = `curl --cacert ${dev.serverCa} --cert ${dev.clientCert('ap-production')} --key ${dev.clientKey('ap-production')} -H 'Accept: application/json' ${publicUrl}/hermes-rw/migrationKey/0208:${example}`;
   const lines = [
     '',
     'hsmp-mtci is running as a test deployment (development PKI, demo dataset 1).',
     'Collect a migration key with the production access point certificate:',
     '',
-    `  curl --cacert ${dev.serverCa} --cert ${dev.clientCert('ap-production')} --key ${dev.clientKey('ap-production')} \\`,
-    `       -H 'Accept: application/json' ${publicUrl}/hermes-rw/migrationKey/0208:${example}`,
+    `  ${collect}`,
     '',
     `Other certificates (every case of SPEC §2): ${dev.clientCert('ap-production').replace('ap-production', '<case>')}`,
     `Admin API: http://${config.adminHost}:${config.adminPort} (set HSMP_ADMIN_TOKENS to use it)`,
     '',
   ];
   if (devSmlBaseUrl) {
-    const collect = `curl -sS --cacert ${dev.serverCa} --cert ${dev.clientCert('ap-production')} --key ${dev.clientKey('ap-production')} -H 'Accept: application/json' ${publicUrl}/hermes-rw/migrationKey/0208:${example}`;
     lines.push(
       `The development SML answers on ${devSmlBaseUrl}. Complete a migration as the new SMP (certificate smp-new):`,
       `collect the key, hand it to the SML with Migrate, then reconcile; the next collection answers HSMP-013.`,
       '',
-      `  KEY=$(${collect} | node -pe 'JSON.parse(require("fs").readFileSync(0, "utf8")).migrationKey')`,
+      `  KEY=$(${collect} -sS | node -pe 'JSON.parse(require("fs").readFileSync(0, "utf8")).migrationKey')`,
       `  ${devMigrateCommand(config.devPkiDir, devSmlBaseUrl, config.environment, `0208:${example}`)}`,
       `  HSMP_ADMIN_TOKEN=<your token> npx hsmp-admin sml reconcile --force --reason 'dev migration'`,
       '',

@@ -27,7 +27,12 @@ const DOTTED_ONLY = /^([01][0-9]{3})\.([0-9]{3})\.([0-9]{3})$/;
 export function parseParticipantId(raw: string): BelgianParticipant | null {
   const digits = digitsOf(raw);
   if (digits === null || !hasValidCheckDigits(digits)) return null;
-  return { enterpriseNumber: digits, value: `0208:${digits}` };
+  return belgianParticipant(digits);
+}
+
+/** The participant of a ten-digit enterprise number already known to be valid (read from the database). */
+export function belgianParticipant(tenDigits: string): BelgianParticipant {
+  return { enterpriseNumber: tenDigits, value: `0208:${tenDigits}` };
 }
 
 function digitsOf(raw: string): string | null {

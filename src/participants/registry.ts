@@ -9,7 +9,7 @@ import { storableText } from '../store/storable-text';
 import type { Logger } from '../log';
 import { RefusalLog } from './refusal-log';
 import { generateMigrationKey } from './migration-key';
-import type { BelgianParticipant } from './participant-id';
+import { belgianParticipant, type BelgianParticipant } from './participant-id';
 
 /** Who asked, for the collection log. */
 export interface CollectionContext {
@@ -124,7 +124,7 @@ export class ParticipantRegistry {
       [environment, after, limit],
     );
     if (rows.length === 0) return { keys: [] };
-    const participants = rows.map((r) => participantOf(r.enterprise_number));
+    const participants = rows.map((r) => belgianParticipant(r.enterprise_number));
     const candidates = participants.map((participant) => {
       const candidate = generateMigrationKey();
       return { ciphertext: this.cipher.encrypt(candidate, keyRow(participant, environment)), digest: this.cipher.digest(candidate) };
@@ -143,7 +143,7 @@ export class ParticipantRegistry {
     );
     return {
       keys: keys.map((k) => {
-        const participant = participantOf(k.enterprise_number);
+        const participant = belgianParticipant(k.enterprise_number);
         return { participant, environment, migrationKey: this.cipher.decrypt(k.key_ciphertext, keyRow(participant, environment)) };
       }),
       ...(rows.length === limit ? { next: numbers[numbers.length - 1] } : {}),
@@ -204,10 +204,6 @@ export class ParticipantRegistry {
       throw new ConfigError('HSMP_KEY_ENCRYPTION_KEY is not the key this database was written with');
     }
   }
-}
-
-function participantOf(enterpriseNumber: string): BelgianParticipant {
-  return { enterpriseNumber, value: `0208:${enterpriseNumber}` };
 }
 
 /** The associated data that binds a key's ciphertext to its participant and environment. */
