@@ -1,49 +1,13 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
-import pg from 'pg';
-import { request } from 'undici';
+import { freePorts, startServerProcess, type ServerProcess } from '../test/support/server-process';
 
-/** Shared by the benchmarks: ports, throwaway databases, a real server process and its memory. */
+/** Shared by the benchmarks: a real server process, its memory and CPU. */
 export const ROOT = path.resolve(__dirname, '..', '..');
-
-export async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: count },
-      () =>
-        new Promise<net.Server>((resolve) => {
-          const s = net.createServer();
-          s.listen(0, '127.0.0.1', () => {
-            resolve(s);
-          });
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
-}
-
-export async function withAdminClient<T>(serverUrl: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: serverUrl });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
-
-/** A fresh database on the server of `serverUrl`; returns its URL and a drop function. */
-export async function freshDatabase(serverUrl: string, name: string): Promise<{ url: string; drop(): Promise<void> }> {
-  await withAdminClient(serverUrl, (c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).then(() => c.query(`CREATE DATABASE ${name}`)));
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
-  return { url: url.toString(), drop: () => withAdminClient(serverUrl, (c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)).then(() => undefined) };
-}
+export { freePorts, stopChild } from '../test/support/server-process';
+export { freshDatabase, withAdminClient } from '../test/support/throwaway-database';
 
 /** Peak resident memory of a process so far (Linux VmHWM), in MB. */
 export function peakRssMb(pid: number): number {
@@ -103,53 +67,6 @@ export function cpuSnapshot(serverPid: number): CpuSnapshot {
   return snapshot;
 }
 
-export interface ServerProcess {
-  child: ChildProcess;
-  adminUrl: string;
-  stop(): Promise<void>;
-}
-
-/** Starts `node dist/src/main.js` and waits until /readyz answers 200. */
-export async function startServerProcess(env: NodeJS.ProcessEnv, adminPort: number, args: string[] = []): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [...args, path.join(process.env.HSMP_BENCH_SERVER_ROOT ?? ROOT, 'dist', 'src', 'main.js')], {
-    env: { PATH: process.env.PATH, ...env },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  const adminUrl = `http://127.0.0.1:${adminPort}`;
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
-    try {
-      const r = await request(`${adminUrl}/readyz`);
-      await r.body.dump();
-      if (r.statusCode === 200) break;
-    } catch {
-      // not yet listening
-    }
-    if (Date.now() > deadline) throw new Error('server not ready within 60 s');
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  return {
-    child,
-    adminUrl,
-    stop: () => stopChild(child),
-  };
-}
-
-/** SIGTERM, and resolves once the process has exited. */
-export function stopChild(child: ChildProcess): Promise<void> {
-  return new Promise<void>((resolve) => {
-    if (child.exitCode !== null) {
-      resolve();
-      return;
-    }
-    child.once('exit', () => {
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
-}
-
 /**
  * The variables of a benchmarked deployment on the run's servers: the dev PKI's certificates, a
  * Redis prefix of its own, limits high enough never to refuse.
@@ -194,6 +111,9 @@ export async function startOperatedServer(dataDir: string, env: NodeJS.ProcessEn
       ...env,
     },
     adminPort,
+    [],
+    // Another checkout's build, for before/after comparisons.
+    process.env.HSMP_BENCH_SERVER_ROOT ?? ROOT,
   );
   return { ...server, port, token };
 }

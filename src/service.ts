@@ -12,12 +12,14 @@ import type { Environment } from './domain/environment';
 import { drainable } from './http/drain';
 import { createPublicApp, type PublicRequest } from './http/public-app';
 import type { Logger } from './log';
-import { ParticipantRegistry, type CollectionContext } from './participants/registry';
+import type { CollectionContext } from './domain/collection-context';
+import { ParticipantRegistry } from './participants/registry';
 import { connectRedis, MemoryCounters, QuotaGuard, QuotaPolicy, RedisCounters, type DailyCounters } from './quota';
 import { openDatabase, type Database } from './store/database';
 import { KeyCipher, loadKeyEncryptionKey } from './store/key-cipher';
 import { migrate } from './store/migrate';
 import { KeyPreparer, PreparedKeys, Reconciler, SmlClient, SmlHealth } from './sml';
+import type { SmlStatus } from './sml/status';
 import { CertificateAuthenticator, CertificateSource, RevocationChecker, TLS12_CIPHERS, TrustStore } from './tls';
 
 /** What the service needs that the configuration does not say: where its certificates are. */
@@ -30,11 +32,9 @@ export interface ServiceFiles {
 }
 
 /** The SML side of a running service; absent with HSMP_SML=off. */
-export interface RunningSml {
+export interface RunningSml extends SmlStatus {
   keys: PreparedKeys;
   reconciler: Reconciler;
-  health: SmlHealth;
-  environments: Environment[];
 }
 
 export interface RunningService {

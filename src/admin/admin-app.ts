@@ -6,8 +6,8 @@ import { HsmpError, ServiceError } from '../domain/errors';
 import type { Logger } from '../log';
 import { ADMIN_PREFIX, mountPath, parseEnterpriseNumber, parseInput, ROUTES, type OperatorService } from '../operations';
 import type { DailyCounters } from '../quota';
-import type { RunningSml } from '../service';
 import type { SmlHealthState } from '../sml/preparer';
+import type { SmlStatus } from '../sml/status';
 import type { Database } from '../store/database';
 import type { Metrics } from './metrics';
 import { operatorAuth } from './operator-auth';
@@ -24,7 +24,7 @@ export interface AdminAppOptions {
   metrics: Metrics;
   logger: Logger;
   /** For readiness; absent with HSMP_SML=off. */
-  sml?: RunningSml;
+  sml?: SmlStatus;
 }
 
 /**

@@ -1,7 +1,8 @@
 import type { Environment } from '../domain/environment';
 import { dependencyUnavailable, HsmpError } from '../domain/errors';
 import type { MigrationRecord } from '../domain/migration-record';
-import { parseParticipantId, type BelgianParticipant } from '../participants/participant-id';
+import type { BelgianParticipant } from '../domain/participant';
+import { parseParticipantId } from '../participants/participant-id';
 import type { AccessPoint } from '../domain/access-point';
 import type { QuotaStatus } from '../domain/quota-status';
 

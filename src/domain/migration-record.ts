@@ -1,4 +1,4 @@
-import type { BelgianParticipant } from '../participants/participant-id';
+import type { BelgianParticipant } from './participant';
 import type { Environment } from './environment';
 
 /** The pair an access point collects (SPEC §2), with the environment it belongs to. */

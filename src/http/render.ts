@@ -3,7 +3,7 @@ import accepts from 'accepts';
 import { create } from 'xmlbuilder2';
 import type { MigrationRecord } from '../domain/migration-record';
 import type { HsmpError } from '../domain/errors';
-import { PARTICIPANT_SCHEME } from '../participants/participant-id';
+import { PARTICIPANT_SCHEME } from '../domain/participant';
 
 /** The bodies of SPEC §2: XML by default, JSON (RFC 9457 problems for errors) when asked. */
 export type Format = 'xml' | 'json';

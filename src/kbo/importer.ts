@@ -5,7 +5,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import type { Database } from '../store/database';
 import { kboActiveNumbers, type DumpCounts } from './dump-reader';
 import { ServiceError } from '../domain/errors';
-import { recordAudit } from '../operations/audit';
+import { recordAudit } from '../store/audit-log';
 
 /**
  * Imports a CBE dump in ONE transaction: the active numbers are staged (COPY on PostgreSQL;

@@ -1,4 +1,3 @@
-export { audited, recordAudit, type AuditEntry } from './audit';
 export { BadRequest, Conflict, NotFound } from './errors';
 export { INPUTS, parseEnterpriseNumber, parseInput, type Inputs } from './inputs';
 export { OperatorService, type OperatorServiceOptions } from './operator-service';

@@ -9,7 +9,7 @@ import { GLOBAL_SUBJECT, type Allowance, type CounterKind, type DailyCounters, t
 import type { Limits } from '../quota';
 import type { BulkPrepareProgress, PreparedKeys, Reconciler, ReconcileSummary } from '../sml';
 import type { Database } from '../store/database';
-import { audited } from './audit';
+import { audited } from '../store/audit-log';
 import { BadRequest, Conflict, NotFound } from './errors';
 import type { Inputs } from './inputs';
 import { auditPage, collectionPage, type LogPage } from './log-repository';

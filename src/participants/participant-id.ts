@@ -8,14 +8,7 @@
  * The scheme prefix and the BE prefix are case-insensitive. 9956 is the enterprise number's
  * old ICD: the answer is always for the 0208 participant, the one the SML knows.
  */
-export const PARTICIPANT_SCHEME = 'iso6523-actorid-upis';
-
-export interface BelgianParticipant {
-  /** Ten digits, e.g. 0123456789. */
-  enterpriseNumber: string;
-  /** The identifier value the SML knows: 0208:0123456789. */
-  value: string;
-}
+import type { BelgianParticipant } from '../domain/participant';
 
 const SCHEMED = /^(?:iso6523-actorid-upis::)?(?:0208|9956):([01][0-9]{9})$/i;
 const PLAIN = /^(?:BE)?([01][0-9]{9})$/i;

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { Logger } from '../log';
 import { storableText } from '../store/storable-text';
-import type { CollectionContext } from './registry';
+import type { CollectionContext } from '../domain/collection-context';
 
 /**
  * The collection log's rows for refusals decided before the lookup (811/813/812, 010, 001).

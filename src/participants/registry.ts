@@ -1,5 +1,7 @@
 import type pg from 'pg';
+import type { CollectionContext } from '../domain/collection-context';
 import type { MigrationRecord } from '../domain/migration-record';
+import type { BelgianParticipant } from '../domain/participant';
 import type { Environment } from '../domain/environment';
 import { ConfigError, HsmpError, type HsmpCode } from '../domain/errors';
 import type { KeyCipher } from '../store/key-cipher';
@@ -9,15 +11,7 @@ import { storableText } from '../store/storable-text';
 import type { Logger } from '../log';
 import { RefusalLog } from './refusal-log';
 import { generateMigrationKey } from './migration-key';
-import { belgianParticipant, type BelgianParticipant } from './participant-id';
-
-/** Who asked, for the collection log. */
-export interface CollectionContext {
-  requestId: string;
-  seatId: string;
-  fingerprint: string;
-  clientIp: string;
-}
+import { belgianParticipant } from './participant-id';
 
 interface Collection {
   participant: BelgianParticipant;

@@ -2,8 +2,9 @@ import type { MigrationRecord } from '../domain/migration-record';
 import type { Environment } from '../domain/environment';
 import { HsmpError } from '../domain/errors';
 import type { Logger } from '../log';
-import type { BelgianParticipant } from '../participants/participant-id';
-import type { CollectionContext, ParticipantRegistry } from '../participants/registry';
+import type { CollectionContext } from '../domain/collection-context';
+import type { BelgianParticipant } from '../domain/participant';
+import type { ParticipantRegistry } from '../participants/registry';
 import type { KeyPreparer } from './preparer';
 
 export interface BulkPrepareProgress {

@@ -1,7 +1,7 @@
 import type { Environment } from '../domain/environment';
 import { dependencyUnavailable, HsmpError } from '../domain/errors';
 import type { Logger } from '../log';
-import type { BelgianParticipant } from '../participants/participant-id';
+import type { BelgianParticipant } from '../domain/participant';
 import { SmlFault, type SmlClient } from './client';
 
 /** BDMSL's error numbers that say something about this deployment or this participant. */

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { audited } from '../operations/audit';
+import { audited } from '../store/audit-log';
 import type { Environment } from '../domain/environment';
 import { ServiceError } from '../domain/errors';
 import { EnterpriseNumberSet } from '../domain/enterprise-number-set';

@@ -1,6 +1,6 @@
 import { XMLParser } from 'fast-xml-parser';
 import { create } from 'xmlbuilder2';
-import { PARTICIPANT_SCHEME } from '../participants/participant-id';
+import { PARTICIPANT_SCHEME } from '../domain/participant';
 
 /**
  * The SOAP 1.1 messages of the SML's ManageBusinessIdentifierService (document/literal,

@@ -5,7 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import newman from 'newman';
 import { request } from 'undici';
-import { freePorts, freshDatabase } from '../../bench/support';
+import { freePorts } from '../support/server-process';
+import { freshDatabase } from '../support/throwaway-database';
 import { devPkiPaths, type ClientCase } from '../../src/pki/dev-pki';
 
 /**

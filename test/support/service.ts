@@ -12,7 +12,7 @@ import { devSmlEndpoint, startDevSmlForDevPki } from '../../src/sml/dev-deployme
 import type { DevPkiIndex } from '../../src/pki/dev-pki';
 import { readFileSync } from 'node:fs';
 import { randomBytes, createHash } from 'node:crypto';
-import { freshDatabase } from '../../bench/support';
+import { freshDatabase } from './throwaway-database';
 
 /**
  * Starts the real service in this process on ephemeral ports, against the database and Redis
