@@ -2,13 +2,13 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Config } from '../config/config';
-import { HsmpError, ServiceError } from '../domain/errors';
+import { AdminProblem, HsmpError, type AdminProblemCode } from '../domain/errors';
 import type { Logger } from '../log';
 import { ADMIN_PREFIX, mountPath, parseEnterpriseNumber, parseInput, ROUTES, type OperatorService } from '../operations';
 import type { DailyCounters } from '../quota';
 import type { SmlHealthState } from '../sml/preparer';
 import type { SmlStatus } from '../sml/status';
-import type { Database } from '../store/database';
+import { asDatabaseError, type Database } from '../store/database';
 import type { Metrics } from './metrics';
 import { operatorAuth } from './operator-auth';
 import { sendProblem } from './problem';
@@ -131,26 +131,35 @@ export function createAdminApp(options: AdminAppOptions): express.Express {
 
   app.use(ADMIN_PREFIX, admin);
   app.use((_req, res) => {
-    sendProblem(res, 404, 'not-found', 'no such admin resource');
+    sendProblem(res, 'not-found', 'no such admin resource');
   });
-  // The one mapping of errors to admin problems: a ServiceError answers with its own status and
-  // code (a 503 of the public catalogue as "unavailable"); body-parser's own 400/413/415 too.
-  app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
-    if (error instanceof ServiceError && (error.status < 500 || error.status === 503)) {
-      const code = error instanceof HsmpError ? 'unavailable' : error.code;
-      sendProblem(res, error.status, code, error.message, error.details);
+  // The one mapping of errors to admin problems: an AdminProblem answers with its catalogue
+  // code; a dependency that is down (a 503 of the public catalogue, a lost database
+  // connection) as "unavailable"; body-parser's own refusals by their status. Anything else is
+  // a bug: logged, and a 500.
+  app.use((thrown: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    if (thrown instanceof AdminProblem) {
+      sendProblem(res, thrown.code, thrown.message, thrown.details);
       return;
     }
-    const status = (error as { status?: number }).status;
-    if (status === 400 || status === 413 || status === 415) {
-      sendProblem(res, status, 'bad-request', (error as Error).message);
+    const error = asDatabaseError(thrown);
+    if (error instanceof HsmpError && error.status === 503) {
+      sendProblem(res, 'unavailable', error.message);
+      return;
+    }
+    const parserRefusal = BODY_PARSER_REFUSALS[(error as { status?: number }).status ?? 0];
+    if (parserRefusal && (error as { expose?: boolean }).expose) {
+      sendProblem(res, parserRefusal, (error as Error).message);
       return;
     }
     logger.error({ err: error }, 'admin request failed');
-    sendProblem(res, 500, 'internal-error', 'the admin request failed');
+    sendProblem(res, 'internal-error', 'the admin request failed');
   });
   return app;
 }
+
+/** The client errors body-parser raises (http-errors, `expose` set), by status. */
+const BODY_PARSER_REFUSALS: Partial<Record<number, AdminProblemCode>> = { 400: 'bad-request', 413: 'payload-too-large', 415: 'unsupported-media-type' };
 
 function describeSml(state: SmlHealthState): string {
   if (state.deploymentOk === false) return `refuses this SMP: ${state.lastProblem?.message ?? 'unknown'}`;

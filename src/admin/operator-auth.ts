@@ -20,7 +20,7 @@ export function operatorAuth(operators: readonly AdminOperator[]) {
     }
     if (!operator) {
       res.set('WWW-Authenticate', 'Bearer realm="hsmp-admin"');
-      sendProblem(res, 401, 'unauthorized', 'a valid operator bearer token is required');
+      sendProblem(res, 'unauthorized', 'a valid operator bearer token is required');
       return;
     }
     res.locals.operator = operator;

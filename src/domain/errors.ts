@@ -1,8 +1,9 @@
 /**
  * Every error the service raises on purpose carries a stable code and the HTTP status it
- * answers with. Each listener maps them to its bodies in one place (the public route's XML and
- * problem bodies, the admin API's problems); `hsmp-admin` prints the problem's detail; start-up
- * prints a configuration error in one line. Anything else is an internal error (500, logged).
+ * answers with, both from one of two catalogues: HSMP_ERRORS for the public route (SPEC §2),
+ * ADMIN_PROBLEMS for the operators' API. Each listener maps them to its bodies in one place (the
+ * public route's XML and problem bodies, the admin API's problems); `hsmp-admin` prints the
+ * problem's detail. Anything else is an internal error (500, logged): a bug.
  */
 export class ServiceError extends Error {
   constructor(
@@ -20,10 +21,14 @@ export class ServiceError extends Error {
   readonly details?: Record<string, unknown>;
 }
 
-/** A deployment mistake found at start-up (or by the database, like another key-encryption key): exit 1 with one line. */
-export class ConfigError extends ServiceError {
+/**
+ * A deployment mistake found at start-up (or by the database, like another key-encryption key):
+ * main() prints it in one line and exits 1. Never an HTTP answer.
+ */
+export class ConfigError extends Error {
   constructor(message: string) {
-    super('configuration', 500, message);
+    super(message);
+    this.name = new.target.name;
   }
 }
 
@@ -93,4 +98,37 @@ export function dependencyUnavailable(dependency: string, cause?: unknown): Hsmp
     dependency,
     cause,
   });
+}
+
+/**
+ * The problems of the operators' API (RFC 9457 `code`, `status`, `title`), one place. The
+ * OpenAPI document lists the same codes (AdminProblem.code), checked by a test.
+ */
+export const ADMIN_PROBLEMS = {
+  'bad-request': { status: 400, title: 'the request is not valid' },
+  unauthorized: { status: 401, title: 'a valid operator bearer token is required' },
+  'not-found': { status: 404, title: 'no such resource' },
+  'sml-off': { status: 409, title: 'this deployment does not talk to the SML' },
+  'import-refused': { status: 409, title: 'the import would deactivate too many enterprises' },
+  'reconcile-refused': { status: 409, title: 'the reconciliation would mark too many keys migrated' },
+  'reconcile-busy': { status: 409, title: 'a reconciliation of this environment is already running' },
+  'dump-too-large': { status: 413, title: 'the dump is larger than allowed' },
+  'payload-too-large': { status: 413, title: 'the request body is larger than allowed' },
+  'unsupported-media-type': { status: 415, title: 'the request body is not of a supported type' },
+  'malformed-dump': { status: 422, title: 'the dump is not a CBE enterprise file' },
+  'internal-error': { status: 500, title: 'the admin request failed' },
+  'sml-answer-unusable': { status: 502, title: 'the SML answered something hsmp cannot use' },
+  'sml-unavailable': { status: 503, title: 'the SML is unavailable or refused the call' },
+  unavailable: { status: 503, title: 'a dependency is unavailable, please retry later' },
+} as const satisfies Record<string, { status: number; title: string }>;
+
+export type AdminProblemCode = keyof typeof ADMIN_PROBLEMS;
+
+/** An operator's request refused (or failed for a reason that is not a bug), with its catalogue code. */
+export class AdminProblem extends ServiceError {
+  declare readonly code: AdminProblemCode;
+
+  constructor(code: AdminProblemCode, detail: string, options: { cause?: unknown; details?: Record<string, unknown> } = {}) {
+    super(code, ADMIN_PROBLEMS[code].status, detail, options);
+  }
 }

@@ -2,7 +2,7 @@ import { Transform, type TransformCallback } from 'node:stream';
 import Papa from 'papaparse';
 import { parseDottedNumber } from '../participants/participant-id';
 import { isCalendarDate } from '../domain/calendar-date';
-import { ServiceError } from '../domain/errors';
+import { AdminProblem } from '../domain/errors';
 import { EnterpriseNumberSet } from '../domain/enterprise-number-set';
 
 /**
@@ -24,12 +24,12 @@ const ACTIVE_STATUS = 'AC';
 /** Numbers per batch handed downstream: one stream hop per batch, not per row. */
 const BATCH_SIZE = 8192;
 
-export class KboDumpError extends ServiceError {
+export class KboDumpError extends AdminProblem {
   constructor(
     readonly line: number,
     readonly reason: string,
   ) {
-    super('malformed-dump', 422, `line ${line}: ${reason}; nothing was changed`);
+    super('malformed-dump', `line ${line}: ${reason}; nothing was changed`);
   }
 }
 

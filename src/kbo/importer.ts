@@ -4,7 +4,7 @@ import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { Database } from '../store/database';
 import { kboActiveNumbers, type DumpCounts } from './dump-reader';
-import { ServiceError } from '../domain/errors';
+import { AdminProblem } from '../domain/errors';
 import { recordAudit } from '../store/audit-log';
 
 /**
@@ -37,7 +37,7 @@ export interface ImportSummary {
   mergeSeconds: number;
 }
 
-export class ImportRefused extends ServiceError {
+export class ImportRefused extends AdminProblem {
   constructor(
     readonly wouldDeactivate: number,
     readonly active: number,
@@ -45,15 +45,14 @@ export class ImportRefused extends ServiceError {
   ) {
     super(
       'import-refused',
-      409,
       `the dump would deactivate ${wouldDeactivate} of ${active} active enterprises (${((100 * wouldDeactivate) / Math.max(active, 1)).toFixed(1)} %, more than ${100 * maxShare} %): refused; use --force if the dump is complete; nothing was changed`,
     );
   }
 }
 
-export class DumpTooLarge extends ServiceError {
+export class DumpTooLarge extends AdminProblem {
   constructor(readonly maxBytes: number) {
-    super('dump-too-large', 413, `the dump is larger than ${maxBytes} bytes (HSMP_IMPORT_MAX_BYTES); nothing was changed`);
+    super('dump-too-large', `the dump is larger than ${maxBytes} bytes (HSMP_IMPORT_MAX_BYTES); nothing was changed`);
   }
 }
 

@@ -1,20 +1,23 @@
-import { ServiceError } from '../domain/errors';
+import { AdminProblem, type ADMIN_PROBLEMS, type AdminProblemCode } from '../domain/errors';
 
-/** What an operation refuses, with the admin API's status and code (mapped in one place there). */
-export class BadRequest extends ServiceError {
+/** The refusals the operator use cases raise most, by their catalogue code. */
+export class BadRequest extends AdminProblem {
   constructor(message: string) {
-    super('bad-request', 400, message);
+    super('bad-request', message);
   }
 }
 
-export class NotFound extends ServiceError {
+export class NotFound extends AdminProblem {
   constructor(message: string) {
-    super('not-found', 404, message);
+    super('not-found', message);
   }
 }
 
-export class Conflict extends ServiceError {
-  constructor(code: string, message: string) {
-    super(code, 409, message);
+/** The catalogue's codes that answer 409. */
+type ConflictCode = { [K in AdminProblemCode]: (typeof ADMIN_PROBLEMS)[K]['status'] extends 409 ? K : never }[AdminProblemCode];
+
+export class Conflict extends AdminProblem {
+  constructor(code: ConflictCode, message: string) {
+    super(code, message);
   }
 }

@@ -1,5 +1,5 @@
 import { Agent, request, type Dispatcher } from 'undici';
-import { ServiceError } from '../domain/errors';
+import { AdminProblem } from '../domain/errors';
 import {
   buildRequest,
   readFault,
@@ -29,26 +29,26 @@ export interface SmlEndpoint {
 }
 
 /** The SML answered with a SOAP fault. */
-export class SmlFault extends ServiceError {
+export class SmlFault extends AdminProblem {
   constructor(
     readonly operation: SmlOperation,
     readonly kind: FaultKind | 'Unknown',
     message: string,
     readonly errorNumber?: number,
   ) {
-    super('sml-unavailable', 503, `SML ${operation} refused: ${kind}Fault: ${message}; nothing was changed`);
+    super('sml-unavailable', `SML ${operation} refused: ${kind}Fault: ${message}; nothing was changed`);
   }
 }
 
 /** No usable answer: unreachable, TLS refused, timed out, or an answer that is not the WSDL's. */
-export class SmlUnavailable extends ServiceError {
+export class SmlUnavailable extends AdminProblem {
   constructor(
     readonly operation: SmlOperation,
     readonly reason: 'timeout' | 'network' | 'protocol',
     message: string,
     options?: { cause?: unknown },
   ) {
-    super('sml-unavailable', 503, `SML ${operation} unavailable (${reason}): ${message}; nothing was changed`, options);
+    super('sml-unavailable', `SML ${operation} unavailable (${reason}): ${message}; nothing was changed`, options);
   }
 }
 

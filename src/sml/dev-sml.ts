@@ -42,7 +42,7 @@ export interface DevSmlOptions {
 }
 
 /** What the test hooks can make the next calls do. */
-export type DevSmlFault = 'internal-error' | 'stall' | 'drop-connection' | 'reject-keys' | 'unknown-smp' | 'empty-listing';
+export type DevSmlFault = 'internal-error' | 'stall' | 'drop-connection' | 'reject-keys' | 'unknown-smp' | 'empty-listing' | 'repeat-page';
 
 interface Registry {
   /** Participant → SMP id, for participants no longer (or not only implicitly) the home SMP's. */
@@ -101,7 +101,7 @@ export async function startDevSml(options: DevSmlOptions): Promise<DevSml> {
       const start = Number(message.page.nextPageIdentifier ?? 0);
       if (!Number.isInteger(start) || start < 0) throw new Refusal('BadRequest', '[ERR-106] invalid NextPageIdentifier');
       const participants = all.slice(start, start + pageSize);
-      const next = start + pageSize < all.length ? String(start + pageSize) : undefined;
+      const next = state.fault === 'repeat-page' ? String(start) : start + pageSize < all.length ? String(start + pageSize) : undefined;
       return buildListResponse({ smpId: caller, participants, nextPageIdentifier: next });
     }
     const { record } = message;

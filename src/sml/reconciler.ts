@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { audited } from '../store/audit-log';
 import type { Environment } from '../domain/environment';
-import { ServiceError } from '../domain/errors';
+import { AdminProblem } from '../domain/errors';
 import { EnterpriseNumberSet } from '../domain/enterprise-number-set';
 import type { Logger } from '../log';
 import { parseParticipantId } from '../participants/participant-id';
@@ -33,23 +33,22 @@ export interface ReconcileSummary {
   finishedAt: string;
 }
 
-export class ReconcileRefused extends ServiceError {
+export class ReconcileRefused extends AdminProblem {
   constructor(
     readonly summary: ReconcileSummary,
     maxShare: number,
   ) {
     super(
       'reconcile-refused',
-      409,
       `reconciliation of ${summary.environment} refused: it would mark ${summary.missing} of ${summary.prepared} prepared keys migrated, more than HSMP_SML_RECONCILE_MAX_SHARE (${maxShare}); check the SML listing, or force it; nothing was changed`,
       { details: { summary } },
     );
   }
 }
 
-export class ReconcileBusy extends ServiceError {
+export class ReconcileBusy extends AdminProblem {
   constructor(environment: Environment) {
-    super('reconcile-busy', 409, `a reconciliation of ${environment} is already running`);
+    super('reconcile-busy', `a reconciliation of ${environment} is already running`);
   }
 }
 
@@ -139,9 +138,11 @@ export class Reconciler {
         const participant = parseParticipantId(id);
         if (participant && id.startsWith('0208:') && listed.addOnce(participant.enterpriseNumber)) listedCount++;
       }
-      if (page.nextPageIdentifier !== undefined && page.nextPageIdentifier === next) throw new Error(`the SML repeated page ${next}`);
+      if (page.nextPageIdentifier !== undefined && page.nextPageIdentifier === next)
+        throw new AdminProblem('sml-answer-unusable', `the SML repeated List page ${next}; nothing was changed`);
       next = page.nextPageIdentifier;
-      if (pages >= MAX_PAGES && next !== undefined) throw new Error(`the SML listing has more than ${MAX_PAGES} pages`);
+      if (pages >= MAX_PAGES && next !== undefined)
+        throw new AdminProblem('sml-answer-unusable', `the SML listing has more than ${MAX_PAGES} pages; nothing was changed`);
     } while (next !== undefined);
 
     let prepared = 0;

@@ -273,6 +273,19 @@ describe('reconciliation', () => {
     expect(migrated.rows[0].n).toBe(before.rows[0].n + Number(marked));
   });
 
+  it('an SML that repeats a List page gets a clear problem, not a 500, and changes nothing', async () => {
+    const before = await service.database.pool.query("SELECT count(*)::int AS n FROM enterprise WHERE status = 'migrated'");
+    service.devSml.fault = 'repeat-page';
+    const refused = await service.admin('POST', '/admin/sml/reconcile', { environment: 'test' });
+    expect(refused.status).toBe(502);
+    expect(refused.json()).toMatchObject({ code: 'sml-answer-unusable', detail: 'the SML repeated List page 0; nothing was changed' });
+    const cli = await hsmpAdmin(service, ['sml', 'reconcile', '--environment', 'test']);
+    expect(cli.code).toBe(1);
+    expect(cli.stderr).toMatch(/the SML repeated List page 0; nothing was changed \(HTTP 502\)/);
+    const after = await service.database.pool.query("SELECT count(*)::int AS n FROM enterprise WHERE status = 'migrated'");
+    expect(after.rows[0].n).toBe(before.rows[0].n);
+  });
+
   it('hsmp-admin sml reconcile prints the counts', async () => {
     const cli = await hsmpAdmin(service, ['sml', 'reconcile', '--environment', 'production', '--reason', 'test']);
     expect(cli.stderr).toBe('');
