@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { Environment } from '../domain/environment';
+import type { ReconcileSummary } from './reconcile-plan';
 
 /**
  * The reconciliation's SQL (SPEC §9): which keys it judges, what it marks, and the record of
@@ -74,16 +75,8 @@ export async function markMigrated(tx: Queryable, environment: Environment, numb
   return rowCount ?? 0;
 }
 
-export interface ReconciliationRun {
-  environment: Environment;
-  jobId?: string;
-  listed: number;
-  pages: number;
-  prepared: number;
-  missing: number;
-  marked: number;
-  forced: boolean;
-}
+/** What one finished run leaves for the window: its counts, and the job it belonged to. */
+export type ReconciliationRun = Pick<ReconcileSummary, 'environment' | 'listed' | 'pages' | 'prepared' | 'missing' | 'marked' | 'forced'> & { jobId?: string };
 
 export async function recordRun(tx: Queryable, run: ReconciliationRun): Promise<void> {
   await tx.query(`INSERT INTO sml_reconciliation_run (environment, job_id, listed, pages, prepared, marked, forced) VALUES ($1, $2, $3, $4, $5, $6, $7)`, [
