@@ -106,19 +106,22 @@ export function dependencyUnavailable(dependency: string, cause?: unknown): Hsmp
  */
 export const ADMIN_PROBLEMS = {
   'bad-request': { status: 400, title: 'the request is not valid' },
+  'upload-incomplete': { status: 400, title: 'the upload ended before the whole dump arrived' },
   unauthorized: { status: 401, title: 'a valid operator bearer token is required' },
   'not-found': { status: 404, title: 'no such resource' },
   'sml-off': { status: 409, title: 'this deployment does not talk to the SML' },
+  'job-running': { status: 409, title: 'a job of this kind is already running' },
   'import-refused': { status: 409, title: 'the import would deactivate too many enterprises' },
   'reconcile-refused': { status: 409, title: 'the reconciliation would mark too many keys migrated' },
-  'reconcile-busy': { status: 409, title: 'a reconciliation of this environment is already running' },
   'dump-too-large': { status: 413, title: 'the dump is larger than allowed' },
   'payload-too-large': { status: 413, title: 'the request body is larger than allowed' },
   'unsupported-media-type': { status: 415, title: 'the request body is not of a supported type' },
   'malformed-dump': { status: 422, title: 'the dump is not a CBE enterprise file' },
   'internal-error': { status: 500, title: 'the admin request failed' },
-  'sml-answer-unusable': { status: 502, title: 'the SML answered something hsmp cannot use' },
+  'sml-listing-invalid': { status: 502, title: "the SML's listing cannot be trusted" },
   'sml-unavailable': { status: 503, title: 'the SML is unavailable or refused the call' },
+  'job-interrupted': { status: 503, title: 'the instance running the job shut down' },
+  'job-abandoned': { status: 503, title: 'the instance running the job lost it' },
   unavailable: { status: 503, title: 'a dependency is unavailable, please retry later' },
 } as const satisfies Record<string, { status: number; title: string }>;
 

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { Agent, request } from 'undici';
 import { freePorts, startServerProcess } from '../support/server-process';
 import { freshDatabase } from '../support/throwaway-database';
-import { devPkiPaths } from '../../src/pki/dev-pki';
+import { devPkiPaths } from '../../src/dev/dev-pki';
 import { requestOnNewConnection } from '../support/pki';
 import { itWithServers } from '../support/service';
 

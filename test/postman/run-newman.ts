@@ -7,7 +7,7 @@ import newman from 'newman';
 import { request } from 'undici';
 import { freePorts } from '../support/server-process';
 import { freshDatabase } from '../support/throwaway-database';
-import { devPkiPaths, type ClientCase } from '../../src/pki/dev-pki';
+import { devPkiPaths, type ClientCase } from '../../src/dev/dev-pki';
 
 /**
  * The last step of `npm test`: the Postman collection, run by newman against a freshly started
