@@ -12,4 +12,3 @@ export class NotFound extends AdminProblem {
     super('not-found', message);
   }
 }
-
