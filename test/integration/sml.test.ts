@@ -281,7 +281,7 @@ describe('reconciliation', () => {
     const refused = (await adminJob(service, 'POST', '/admin/sml/reconcile', { environment: 'test' })).job;
     expect(refused.state).toBe('failed');
     expect(refused.problem).toMatchObject({ code: 'sml-listing-invalid', status: 502 });
-    expect(refused.problem.detail).toMatch(/^the test SML's listing cannot be trusted: it repeated page 0 after 1 pages; nothing was changed$/);
+    expect(refused.problem.detail).toMatch(/^the test SML's listing cannot be trusted: it repeated page 0 after \d+ pages; nothing was changed$/);
     const cli = await hsmpAdmin(service, ['sml', 'reconcile', '--environment', 'test']);
     expect(cli.code).toBe(1);
     expect(cli.stderr).toMatch(/listing cannot be trusted: it repeated page 0/);
