@@ -37,12 +37,14 @@ export const ENTERPRISE_OF = (body: string) => `lpad((${body})::text, 8, '0') ||
 /** Bodies are spaced by 9 so that 2 million of them stay below 20 000 000 (first digit 0 or 1). */
 export const BODY_STEP = 9;
 export const SEATS = 97;
+/** Ids of day `n` (from the oldest) start at n × this: above any day's rows. */
+const ID_SPACE_PER_DAY = 10_000_000;
 
 export async function ensureState(serverUrl: string, name: string, sizes: StateSizes, log: (line: string) => void): Promise<ScaleState> {
   const url = Object.assign(new URL(serverUrl), { pathname: `/${name}` }).toString();
   const exists = await withAdminClient(serverUrl, async (c) => (await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rowCount === 1);
   if (!exists) await withAdminClient(serverUrl, (c) => c.query(`CREATE DATABASE ${name}`));
-  const pool = new pg.Pool({ connectionString: url, max: 2 });
+  const pool = new pg.Pool({ connectionString: url, max: 3 });
   try {
     await migrate(pool);
     await pool.query(`CREATE TABLE IF NOT EXISTS bench_scale_state (
@@ -135,10 +137,20 @@ async function copyKeys(pool: pg.Pool, cipher: KeyCipher, keys: number): Promise
 async function fillLog(pool: pg.Pool, sizes: StateSizes, log: (line: string) => void): Promise<void> {
   const perDay = Math.ceil(sizes.logRows / sizes.logDays);
   const started = Date.now();
-  for (let back = sizes.logDays - 1; back >= 0; back--) {
-    await fillLogDay(pool, sizes, back, perDay);
-    if (back % 30 === 0) log(`  ${sizes.logDays - back}/${sizes.logDays} days, ${Math.round((Date.now() - started) / 1000)} s`);
-  }
+  let filled = 0;
+  // Partitions first, one at a time: two creating partitions of one table at once deadlock.
+  await pool.query(`SELECT hsmp_collection_log_day((now() AT TIME ZONE 'Europe/Brussels')::date - n) FROM generate_series(0, $1::int - 1) n`, [sizes.logDays]);
+  // Two days at a time (PostgreSQL fills one per backend); ids are set from the day, so they
+  // grow with time whatever order the days are filled in.
+  await Promise.all(
+    [0, 1].map(async (worker) => {
+      for (let back = sizes.logDays - 1 - worker; back >= 0; back -= 2) {
+        await fillLogDay(pool, sizes, back, perDay);
+        if (++filled % 30 === 0) log(`  ${filled}/${sizes.logDays} days, ${Math.round((Date.now() - started) / 1000)} s`);
+      }
+    }),
+  );
+  await pool.query(`SELECT setval('collection_log_id_seq', (SELECT max(id) FROM collection_log))`);
   await pool.query('ANALYZE collection_log');
 }
 
@@ -157,8 +169,8 @@ export async function fillLogDay(pool: pg.Pool, sizes: StateSizes, back: number,
   await pool.query(`TRUNCATE ${ident}`);
   const body = `((g * 7919 + ${back} * 104729) % ${sizes.enterprises}) * ${BODY_STEP}`;
   await pool.query(
-    `INSERT INTO ${ident} (request_id, collected_at, seat_id, certificate_fingerprint, client_ip, environment, participant, enterprise_number, outcome)
-     SELECT gen_random_uuid(), $1::timestamptz + ($2::timestamptz - $1::timestamptz) * (g::float8 / $3::int),
+    `INSERT INTO ${ident} (id, request_id, collected_at, seat_id, certificate_fingerprint, client_ip, environment, participant, enterprise_number, outcome)
+     SELECT ${(sizes.logDays - back) * ID_SPACE_PER_DAY} + g, gen_random_uuid(), $1::timestamptz + ($2::timestamptz - $1::timestamptz) * (g::float8 / $3::int),
             'PBE' || lpad((g % ${SEATS})::text, 6, '0'), md5('fp' || (g % ${SEATS})), '10.' || (g % 7) || '.' || (g % 251) || '.' || (g % 13),
             'production',
             CASE WHEN g % 100 = 0 THEN 'garbage-' || (g % 1000) ELSE '0208:' || en END,
