@@ -9,7 +9,7 @@ import type { Environment } from '../src/domain/environment';
 import { createLogger } from '../src/log';
 import { ParticipantRegistry } from '../src/participants/registry';
 import { generateMigrationKey } from '../src/participants/migration-key';
-import { devPkiPaths, generateDevPki } from '../src/pki/dev-pki';
+import { devPkiPaths, generateDevPki } from '../src/dev/dev-pki';
 import { PreparedKeys, type KeyPreparer } from '../src/sml';
 import { dropLogDaysBefore } from '../src/store/collection-log-days';
 import { KeyCipher } from '../src/store/key-cipher';
