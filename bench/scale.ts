@@ -13,6 +13,7 @@ import { devPkiPaths, generateDevPki } from '../src/dev/dev-pki';
 import { PreparedKeys, type KeyPreparer } from '../src/sml';
 import { dropLogDaysBefore } from '../src/store/collection-log-days';
 import { KeyCipher } from '../src/store/key-cipher';
+import { measureReconcileAtScale, type ReconcileAtScale } from './scale-reconcile';
 import { BODY_STEP, ENTERPRISE_OF, ensureState, fillLogDay, SEATS, type ScaleState, type StateSizes } from './scale-state';
 import { benchDeploymentEnv, freePorts, ROOT, startOperatedServer, type OperatedServer } from './support';
 
@@ -78,7 +79,9 @@ async function main(): Promise<void> {
     redis.disconnect();
     rmSync(work, { recursive: true, force: true });
   }
-  report(rounds, states);
+  // The SML side at a million participants: bench:reconcile's measurement (BENCH_SCALE_RECONCILE=0 leaves it out).
+  const reconcile = env.BENCH_SCALE_RECONCILE === '0' ? undefined : await measureReconcileAtScale({ databaseUrl, redisUrl, log });
+  report(rounds, states, reconcile);
 }
 
 async function measure(
@@ -313,7 +316,11 @@ async function prepareRate(db: pg.Pool, state: ScaleState): Promise<number> {
   return Math.round(prepared / ((Date.now() - started) / 1000));
 }
 
-function report(rounds: Array<Record<'small' | 'large', Figures>>, states: Record<'small' | 'large', ScaleState>): void {
+function report(
+  rounds: Array<Record<'small' | 'large', Figures>>,
+  states: Record<'small' | 'large', ScaleState>,
+  reconcile: ReconcileAtScale | undefined,
+): void {
   const best = (which: 'small' | 'large', key: string, lowerIsBetter: boolean) => {
     const values = rounds.map((r) => r[which][key]);
     return lowerIsBetter ? Math.min(...values) : Math.max(...values);
@@ -328,6 +335,8 @@ function report(rounds: Array<Record<'small' | 'large', Figures>>, states: Recor
     'admin.errors': Math.max(...rounds.map((r) => r.large['admin.errors'])),
   };
   for (const key of Object.keys(rounds[0].large).filter((k) => k.startsWith('admin.p99_ms.'))) results[key] = best('large', key, true);
+  for (const key of ['participants', 'pages', 'seconds', 'service_cpu_ms_per_page', 'completed'] as const)
+    results[`reconcile.${key}`] = reconcile?.[key] ?? null;
   results['admin.p99_ms.participant'] = Math.max(results['admin.p99_ms.participant'] as number, results['admin.p99_ms.participant_unparsed'] as number);
   const file = {
     date: new Date().toISOString(),
