@@ -122,6 +122,7 @@ export const ADMIN_PROBLEMS = {
   'sml-unavailable': { status: 503, title: 'the SML is unavailable or refused the call' },
   'job-interrupted': { status: 503, title: 'the instance running the job shut down' },
   'job-abandoned': { status: 503, title: 'the instance running the job lost it' },
+  'narrow-the-filter': { status: 503, title: 'the read would take too long at this size of the log: narrow the filter' },
   unavailable: { status: 503, title: 'a dependency is unavailable, please retry later' },
 } as const satisfies Record<string, { status: number; title: string }>;
 

@@ -12,3 +12,10 @@ export class NotFound extends AdminProblem {
     super('not-found', message);
   }
 }
+
+/** A log read that would take too long at this size of the log: the operator narrows the filter. */
+export class ReadTooBroad extends AdminProblem {
+  constructor(message: string) {
+    super('narrow-the-filter', message);
+  }
+}

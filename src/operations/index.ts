@@ -1,4 +1,5 @@
-export { BadRequest, NotFound } from './errors';
+export { BadRequest, NotFound, ReadTooBroad } from './errors';
+export { LogRetention, type RetentionRun } from './log-retention';
 export { INPUTS, parseEnterpriseNumber, parseInput, type Inputs } from './inputs';
 export { OperatorService, type OperatorServiceOptions } from './operator-service';
 export { ADMIN_PREFIX, ROUTES, mountPath, pathOf, type Route } from './routes';
