@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { createAdminApp } from './admin/admin-app';
 import { OperatorService } from './operations';
+import { quotaUsageOfDay } from './operations/log-repository';
 import { createMetrics } from './admin/metrics';
 import type { CollectionSteps } from './collection/flow';
 import { resolveSmlEndpoints, type Config } from './config/config';
@@ -114,7 +115,10 @@ export async function startService(config: Config, files: ServiceFiles, { logger
         closers.unshift(scheduleReconciliation(reconciler, sml.environments, config.sml.reconcileIntervalSeconds, logger));
     }
 
-    const counters: DailyCounters = config.redisUrl ? new RedisCounters(connectRedis(config.redisUrl), logger, config.redisPrefix) : new MemoryCounters();
+    const usageFromLog = (day: string) => quotaUsageOfDay(database.pool, day);
+    const counters: DailyCounters = config.redisUrl
+      ? new RedisCounters(connectRedis(config.redisUrl), logger, config.redisPrefix, usageFromLog)
+      : new MemoryCounters(usageFromLog);
     closers.unshift(() => counters.close());
     await counters.ready().catch((error: unknown) => {
       logger.warn({ err: error }, 'redis not reachable at start; queries answer 503 until it is');
