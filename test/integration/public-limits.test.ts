@@ -14,7 +14,7 @@ import { startTestService, type TestService } from '../support/service';
  * idles or trickles a body is closed within its timeout.
  */
 const LIMITS = {
-  HSMP_MAX_CONNECTIONS: '150',
+  HSMP_MAX_CONNECTIONS: '100',
   HSMP_MAX_CONNECTIONS_PER_IP: '20',
   HSMP_HEADERS_TIMEOUT_MS: '1000',
   HSMP_REQUEST_TIMEOUT_MS: '2000',
@@ -22,7 +22,8 @@ const LIMITS = {
 };
 /** Node checks the headers and request timeouts once a second; two busy shared cores. */
 const SLACK_MS = 2500;
-const FLOOD_SOCKETS = 300;
+const FLOOD_SOCKETS = 200;
+const COLLECTIONS = 10;
 
 let service: TestService;
 const number = datasetNumbers(1)[1][0];
@@ -65,11 +66,11 @@ function flood(from: string, count: number): { stop(): void; opened(): number } 
   };
 }
 
+/** From 127.0.0.3: neither the flood's address nor the legitimate client's. */
 function tlsOptions(): tls.ConnectionOptions {
   const pki = testPki();
   return {
-    host: '127.0.0.1',
-    port: publicPort(),
+    socket: net.connect({ host: '127.0.0.1', port: publicPort(), localAddress: '127.0.0.3' }),
     ca: readFileSync(pki.serverCa),
     cert: readFileSync(pki.clientCert('ap-production')),
     key: readFileSync(pki.clientKey('ap-production')),
@@ -94,6 +95,7 @@ function heldFor(behave: (socket: tls.TLSSocket) => void): Promise<number> {
 }
 
 it(`${FLOOD_SOCKETS} silent sockets from 127.0.0.1, reopened as they close: 127.0.0.2 collects its key every time`, async () => {
+  // The flood and the TLS handshakes share two busy cores with the service.
   const pki = testPki();
   const legitimate = new Agent({
     localAddress: '127.0.0.2',
@@ -108,7 +110,7 @@ it(`${FLOOD_SOCKETS} silent sockets from 127.0.0.1, reopened as they close: 127.
   try {
     await new Promise((resolve) => setTimeout(resolve, 1000));
     const statuses: Array<number | string> = [];
-    for (let i = 0; i < 20; i++) {
+    for (let i = 0; i < COLLECTIONS; i++) {
       const status = await request(`${service.publicUrl}/hermes-rw/migrationKey/${number}`, { dispatcher: legitimate }).then(
         async (r) => {
           await r.body.text();
@@ -118,13 +120,13 @@ it(`${FLOOD_SOCKETS} silent sockets from 127.0.0.1, reopened as they close: 127.
       );
       statuses.push(status);
     }
-    expect(statuses).toEqual(Array(20).fill(200));
+    expect(statuses).toEqual(Array(COLLECTIONS).fill(200));
     expect(attack.opened()).toBeGreaterThan(FLOOD_SOCKETS);
   } finally {
     attack.stop();
     await legitimate.close();
   }
-});
+}, 180_000);
 
 it('a TLS connection that sends no request is closed after HSMP_HEADERS_TIMEOUT_MS', async () => {
   expect(await heldFor(() => undefined)).toBeLessThan(Number(LIMITS.HSMP_HEADERS_TIMEOUT_MS) + SLACK_MS);
