@@ -63,8 +63,12 @@ export interface Config {
   publicLimits: PublicListenerLimits;
   /** Refusals waiting for the collection log at most; beyond, a refusal is answered 503. */
   refusalLogMaxPending: number;
+  /** Collection-log days older than this are dropped (SPEC §5). */
+  logRetentionDays: number;
   /** Added to every answer of the development SML (benchmarks, tests). */
   devSmlDelayMs: number;
+  /** A job whose instance has not renewed its lease for this long is abandoned (its instance died). */
+  jobLeaseSeconds: number;
 }
 
 export interface PublicListenerLimits {
@@ -89,6 +93,10 @@ export interface SmlConfig {
   /** 0: only on demand. */
   reconcileIntervalSeconds: number;
   reconcileMaxShare: number;
+  /** The hours over which the reconciliation's share valve adds up what unforced runs marked. */
+  reconcileWindowHours: number;
+  /** SML calls in flight during a bulk preparation. */
+  prepareConcurrency: number;
 }
 
 const port = (fallback: number) =>
@@ -222,8 +230,12 @@ const schema = z.object({
     .min(0, 'expected a share between 0 and 1')
     .max(1, 'expected a share between 0 and 1')
     .default(0.1),
+  HSMP_SML_RECONCILE_WINDOW_HOURS: positiveInt(24),
+  HSMP_SML_PREPARE_CONCURRENCY: positiveInt(4).refine((n) => n <= 64, { error: 'expected at most 64 calls in flight' }),
+  HSMP_JOB_LEASE_SECONDS: positiveInt(30),
   HSMP_DEV_SML_PORT: port(8890),
   HSMP_REFUSAL_LOG_MAX_PENDING: positiveInt(10_000),
+  HSMP_LOG_RETENTION_DAYS: positiveInt(400),
   // Below a common 1024 open-file limit, with room for the admin listener, pools and files.
   HSMP_MAX_CONNECTIONS: positiveInt(900),
   HSMP_ADMIN_MAX_CONNECTIONS: positiveInt(64),
@@ -304,9 +316,12 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       maxInFlight: e.HSMP_SML_MAX_IN_FLIGHT,
       reconcileIntervalSeconds: e.HSMP_SML_RECONCILE_INTERVAL,
       reconcileMaxShare: e.HSMP_SML_RECONCILE_MAX_SHARE,
+      reconcileWindowHours: e.HSMP_SML_RECONCILE_WINDOW_HOURS,
+      prepareConcurrency: e.HSMP_SML_PREPARE_CONCURRENCY,
     },
     devSmlPort: e.HSMP_DEV_SML_PORT,
     refusalLogMaxPending: e.HSMP_REFUSAL_LOG_MAX_PENDING,
+    logRetentionDays: e.HSMP_LOG_RETENTION_DAYS,
     maxConnections: { public: e.HSMP_MAX_CONNECTIONS, admin: e.HSMP_ADMIN_MAX_CONNECTIONS },
     tlsHandshakeTimeoutMs: e.HSMP_TLS_HANDSHAKE_TIMEOUT_MS,
     publicLimits: {
@@ -317,6 +332,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       keepAliveTimeoutMs: e.HSMP_KEEP_ALIVE_TIMEOUT_MS,
     },
     devSmlDelayMs: e.HSMP_DEV_SML_DELAY_MS,
+    jobLeaseSeconds: e.HSMP_JOB_LEASE_SECONDS,
   };
 }
 

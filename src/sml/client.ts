@@ -109,8 +109,9 @@ export class SmlClient {
     return this.call({ operation: 'Migrate', record }).then(() => undefined);
   }
 
-  async list(smpId: string, nextPageIdentifier?: string): Promise<ParticipantPage> {
-    const xml = await this.call({ operation: 'List', page: { smpId, nextPageIdentifier } });
+  /** One List page; `maxBytes` bounds the page (and the time its parsing holds the event loop). */
+  async list(smpId: string, nextPageIdentifier?: string, options: { maxBytes?: number } = {}): Promise<ParticipantPage> {
+    const xml = await this.call({ operation: 'List', page: { smpId, nextPageIdentifier } }, options.maxBytes);
     try {
       return readListResponse(xml);
     } catch (error) {
@@ -122,7 +123,7 @@ export class SmlClient {
     return this.dispatcher.close();
   }
 
-  private async call(message: SmlRequest): Promise<string> {
+  private async call(message: SmlRequest, maxBytes?: number): Promise<string> {
     const { operation } = message;
     const started = process.hrtime.bigint();
     let outcome = 'ok';
@@ -130,7 +131,7 @@ export class SmlClient {
     if (admitted) this.inFlight++;
     try {
       if (!admitted) throw new SmlUnavailable(operation, 'busy', `${this.maxInFlight} calls already waiting for the SML`);
-      const xml = await this.exchange(message);
+      const xml = await this.exchange(message, maxBytes);
       const fault = this.faultOf(operation, xml.body, xml.status, 'record' in message ? message.record.migrationKey : undefined);
       if (fault) throw fault;
       return xml.body;
@@ -149,7 +150,7 @@ export class SmlClient {
    * waiting for a TLS handshake that never finishes, would otherwise wait for its connect
    * timeout and then for its turn. The abort still tells undici to drop the request.
    */
-  private async exchange(message: SmlRequest): Promise<{ status: number; body: string }> {
+  private async exchange(message: SmlRequest, maxBytes?: number): Promise<{ status: number; body: string }> {
     const controller = new AbortController();
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
@@ -159,15 +160,15 @@ export class SmlClient {
       }, this.options.timeoutMs);
     });
     try {
-      return await Promise.race([this.send(message, controller.signal), deadline]);
+      return await Promise.race([this.send(message, controller.signal, maxBytes), deadline]);
     } finally {
       clearTimeout(timer);
     }
   }
 
-  private async send(message: SmlRequest, signal: AbortSignal): Promise<{ status: number; body: string }> {
+  private async send(message: SmlRequest, signal: AbortSignal, maxBytes?: number): Promise<{ status: number; body: string }> {
     const { operation } = message;
-    const limit = this.options.maxResponseBytes ?? 16 * 1024 * 1024;
+    const limit = maxBytes ?? this.options.maxResponseBytes ?? 16 * 1024 * 1024;
     try {
       const response = await request(this.endpoint.url, {
         method: 'POST',
