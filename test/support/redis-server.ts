@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import Redis from 'ioredis';
-import { freePorts } from '../../bench/support';
+import { freePorts } from './server-process';
 
 /**
  * A redis-server of the test's own, on a free port, without persistence (as the one that lost
