@@ -174,18 +174,19 @@ export class Reconciler {
       finishedAt: '',
     };
     const refused = missing.length > this.options.maxShare * prepared && !request.force;
-    summary.marked = await audited(
+    // The audit row is written after the action, in its transaction: it records the counts
+    // the action found (how many were marked, when it finished), not the empty ones before.
+    const details = { ...summary, maxShare: this.options.maxShare };
+    await audited(
       pool,
-      {
-        operator: request.operator,
-        action: refused ? 'sml-reconcile-refused' : 'sml-reconcile',
-        target: environment,
-        reason: request.reason,
-        details: { ...summary, maxShare: this.options.maxShare },
+      { operator: request.operator, action: refused ? 'sml-reconcile-refused' : 'sml-reconcile', target: environment, reason: request.reason, details },
+      async (tx) => {
+        summary.marked = refused ? 0 : await this.apply(tx, environment, missing, startedAt);
+        summary.finishedAt = new Date().toISOString();
+        Object.assign(details, summary);
+        return summary.marked;
       },
-      async (tx) => (refused ? 0 : this.apply(tx, environment, missing, startedAt)),
     );
-    summary.finishedAt = new Date().toISOString();
     this.options.logger.info({ ...summary, refused }, 'SML reconciliation');
     if (refused) throw new ReconcileRefused(summary, this.options.maxShare);
     return summary;
