@@ -7,7 +7,8 @@ import type { Upload } from './admin-client';
  * Each module adds its commands with `register(program, context)`.
  */
 export interface CliContext {
-  call(method: string, path: string, body?: unknown, upload?: Upload): Promise<any>;
+  /** `waitSeconds`: how long the server may hold the request (a job follower's long poll). */
+  call(method: string, path: string, body?: unknown, upload?: Upload, waitSeconds?: number): Promise<any>;
   out(result: unknown, human: () => string[]): void;
   /** Adds `--reason TEXT` (written to the audit log) to a command that changes something. */
   withReason(command: Command): Command;

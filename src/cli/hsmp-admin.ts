@@ -8,6 +8,7 @@ import { registerAllowanceCommands } from './commands/allowances';
 import { registerBlockCommands } from './commands/blocks';
 import { registerEnterpriseCommands } from './commands/enterprises';
 import { registerImportCommands } from './commands/import-kbo';
+import { registerJobCommands } from './commands/jobs';
 import { registerLogCommands } from './commands/logs';
 import { registerSmlCommands } from './commands/sml';
 
@@ -24,6 +25,7 @@ const COMMANDS: RegisterCommands[] = [
   registerAllowanceCommands,
   registerLogCommands,
   registerSmlCommands,
+  registerJobCommands,
 ];
 
 const ENVIRONMENT_HELP = `
@@ -53,13 +55,14 @@ export function buildProgram(print: (line: string) => void = console.log): Comma
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   const options = () => program.opts<{ url?: string; token?: string; json?: boolean }>();
   const context: CliContext = {
-    call: (method, route, body, upload) =>
+    call: (method, route, body, upload, waitSeconds) =>
       callAdmin(
         { url: options().url ?? process.env.HSMP_ADMIN_URL ?? 'http://127.0.0.1:9090', token: options().token ?? process.env.HSMP_ADMIN_TOKEN },
         method,
         route,
         body,
         upload,
+        waitSeconds,
       ),
     out: (result, human) => {
       if (options().json) print(JSON.stringify(result, null, 2));

@@ -3,37 +3,41 @@ import { Transform } from 'node:stream';
 import { pathOf, ROUTES } from '../../operations/routes';
 import { CliError } from '../admin-client';
 import type { RegisterCommands } from '../cli-context';
+import { detachable, jobRunner } from './jobs';
 
 /** The CBE import: the dump streamed to the server, with progress while it travels and merges. */
-export const registerImportCommands: RegisterCommands = (program, { call, out, withReason }) => {
-  withReason(
-    program
-      .command('import-kbo <file>')
-      .summary('import a CBE enterprise.csv dump')
-      .description(
-        "Import the CBE open-data dump's enterprise.csv, streamed to the server and merged in one transaction: new active enterprises are added, those no longer listed as active become HSMP-012. A malformed file is refused with its line, and nothing changes.",
-      )
-      .option('--force', 'allow deactivating more than HSMP_IMPORT_MAX_DEACTIVATE_SHARE of the active enterprises'),
-  ).action(async (file: string, o) => {
-    let size: number;
-    try {
-      size = statSync(file).size;
-    } catch {
-      throw new CliError(`cannot read ${file}`);
-    }
-    const progress = uploadProgress(size, (line) => process.stderr.write(line));
-    const stream = createReadStream(file).pipe(progress.counter);
-    const query = new URLSearchParams({ force: o.force ? 'true' : 'false', ...(o.reason ? { reason: o.reason } : {}) });
-    try {
-      const result = await call(ROUTES.importKbo.method, pathOf(ROUTES.importKbo, {}, query), undefined, { stream, contentType: 'text/csv' });
-      out(result, () => [
-        `imported ${result.rows} rows in ${result.seconds.toFixed(1)} s (${Math.round(result.rows / Math.max(result.seconds, 0.001))} rows/s; merge ${result.mergeSeconds.toFixed(1)} s): ` +
-          `added ${result.added}, reactivated ${result.reactivated}, deactivated ${result.deactivated}, unchanged ${result.unchanged}`,
-      ]);
-    } finally {
-      progress.stop();
-    }
-  });
+export const registerImportCommands: RegisterCommands = (program, context) => {
+  const runJob = jobRunner(context);
+  context
+    .withReason(
+      detachable(
+        program
+          .command('import-kbo <file>')
+          .summary('import a CBE enterprise.csv dump')
+          .description(
+            "Import the CBE open-data dump's enterprise.csv: uploaded, then imported by a job on the server in one transaction: new active enterprises are added, those no longer listed as active become HSMP-012. A malformed file is refused with its line, and nothing changes.",
+          )
+          .option('--force', 'allow deactivating more than HSMP_IMPORT_MAX_DEACTIVATE_SHARE of the active enterprises'),
+      ),
+    )
+    .action(async (file: string, o) => {
+      let size: number;
+      try {
+        size = statSync(file).size;
+      } catch {
+        throw new CliError(`cannot read ${file}`);
+      }
+      const progress = uploadProgress(size, (line) => process.stderr.write(line));
+      const stream = createReadStream(file).pipe(progress.counter);
+      const query = new URLSearchParams({ force: o.force ? 'true' : 'false', ...(o.reason ? { reason: o.reason } : {}) });
+      let job;
+      try {
+        job = await context.call(ROUTES.importKbo.method, pathOf(ROUTES.importKbo, {}, query), undefined, { stream, contentType: 'text/csv' });
+      } finally {
+        progress.stop();
+      }
+      await runJob(job, o.detach);
+    });
 };
 
 /**
