@@ -16,6 +16,7 @@ export const registerLogCommands: RegisterCommands = (program, context) => {
         `usage on ${result.day}: ${result.global.count} of ${result.global.limit} globally`,
         ...result.users.map((u: any) => `  user ${u.seatId} [${u.environment}]: ${u.count}`),
         ...result.ips.map((i: any) => `  ip ${i.address}: ${i.count} of ${i.limit}`),
+        ...(result.next === null ? [] : [`  (${result.totals.users} users and ${result.totals.ips} addresses in all; the busiest shown)`]),
       ]);
     });
 
