@@ -209,3 +209,13 @@ export class Reconciler {
     return rowCount ?? 0;
   }
 }
+
+/** Each environment's last finished reconciliation (by any instance), for operators. */
+export async function lastReconciliations(
+  pool: pg.Pool,
+): Promise<Array<{ environment: Environment; finishedAt: Date; summary: { missing: number; marked: number } }>> {
+  const { rows } = await pool.query<{ environment: Environment; finished_at: Date; summary: { missing: number; marked: number } }>(
+    'SELECT environment, finished_at, summary FROM sml_reconciliation ORDER BY environment',
+  );
+  return rows.map((r) => ({ environment: r.environment, finishedAt: r.finished_at, summary: r.summary }));
+}
