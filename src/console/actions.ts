@@ -3,6 +3,7 @@ import { brusselsMidnight, nextBrusselsMidnight } from '../domain/brussels-day';
 import { ServiceError } from '../domain/errors';
 import type { Logger } from '../log';
 import { BadRequest, parseInput, type OperatorService } from '../operations';
+import type { JobOperations } from '../operations/jobs';
 import { link } from './layout';
 import { formFields, requireReason, sessionOf } from './request';
 import type { ConsoleSessions } from './sessions';
@@ -12,8 +13,8 @@ import type { ConsoleSessions } from './sessions';
  * reason, calls the same operator use case under the signed-in operator's name (which audits
  * it), and redirects to a page that shows the outcome once (post, redirect, get).
  */
-export function consoleActions(deps: { operations: OperatorService; sessions: ConsoleSessions; logger: Logger }) {
-  const { operations, sessions } = deps;
+export function consoleActions(deps: { operations: OperatorService; jobs: JobOperations; sessions: ConsoleSessions; logger: Logger }) {
+  const { operations, jobs, sessions } = deps;
 
   const action =
     (back: (req: Request) => string, run: (req: Request, operator: string) => Promise<string>): RequestHandler =>
@@ -76,9 +77,9 @@ export function consoleActions(deps: { operations: OperatorService; sessions: Co
       if (!req.is('application/octet-stream')) throw new BadRequest('uploading a dump needs JavaScript in the browser (or use hsmp-admin import)');
       const query = req.query as Record<string, string | undefined>;
       const reason = requireReason({ reason: query.reason ?? '' });
-      const summary = await operations.importKbo(req, parseInput('importKbo', { force: query.force ?? 'false', reason }), operator);
-      deps.logger.info({ operator, ...summary }, 'CBE dump imported from the console');
-      return `Imported the CBE dump: ${summary.rows} rows, ${summary.added} added, ${summary.reactivated} reactivated, ${summary.deactivated} deactivated, ${summary.unchanged} unchanged (${summary.seconds.toFixed(1)} s).`;
+      const job = await jobs.importKbo(req, parseInput('importKbo', { force: query.force ?? 'false', reason }), operator);
+      deps.logger.info({ operator, job: job.id }, 'CBE dump received from the console');
+      return `Received the CBE dump; importing it as job ${job.id}.`;
     },
   );
 

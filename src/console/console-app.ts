@@ -5,6 +5,7 @@ import type { AdminOperator } from '../config/config';
 import { ServiceError } from '../domain/errors';
 import type { Logger } from '../log';
 import type { OperatorService } from '../operations';
+import type { JobOperations } from '../operations/jobs';
 import { CONSOLE_CSS, CONSOLE_ICON, loadConsoleScript } from './assets';
 import { CONSOLE_PREFIX, errorPage, signInPage } from './layout';
 import { blocksPage } from './pages/blocks';
@@ -21,6 +22,7 @@ export interface ConsoleOptions {
   pool: pg.Pool;
   operators: readonly AdminOperator[];
   operations: OperatorService;
+  jobs: JobOperations;
   logger: Logger;
   lifetime?: SessionLifetime;
 }
@@ -97,7 +99,7 @@ export function createConsole(options: ConsoleOptions): express.Router {
     }
     next();
   };
-  const actions = consoleActions({ operations: options.operations, sessions, logger: options.logger });
+  const actions = consoleActions({ operations: options.operations, jobs: options.jobs, sessions, logger: options.logger });
   router.post(
     '/data/import',
     csrfChecked((req) => req.get('x-csrf-token')),

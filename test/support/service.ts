@@ -2,14 +2,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { request } from 'undici';
-import type { ClientCase } from '../../src/pki/dev-pki';
+import type { ClientCase } from '../../src/dev/dev-pki';
 import { loadConfig } from '../../src/config/config';
 import { createLogger } from '../../src/log';
 import { startService, type RunningService } from '../../src/service';
 import { clientAgent, testPki } from './pki';
-import type { DevSml } from '../../src/sml';
-import { devSmlEndpoint, startDevSmlForDevPki } from '../../src/sml/dev-deployment';
-import type { DevPkiIndex } from '../../src/pki/dev-pki';
+import type { DevSml } from '../../src/dev/dev-sml';
+import { devSmlEndpoint, startDevSmlForDevPki } from '../../src/dev/dev-sml-wiring';
+import type { DevPkiIndex } from '../../src/dev/dev-pki';
 import { readFileSync } from 'node:fs';
 import { randomBytes, createHash } from 'node:crypto';
 import { freshDatabase } from '../../bench/support';
@@ -171,4 +171,21 @@ export function requireInCi(variable: 'DATABASE_URL' | 'REDIS_URL'): boolean {
 /** `it` when the run has these servers, `it.skip` (reported as skipped) when it has not; CI must have them. */
 export function itWithServers(...variables: Array<'DATABASE_URL' | 'REDIS_URL'>): jest.It {
   return variables.every(requireInCi) ? it : it.skip;
+}
+
+/** Starts a job through the admin API and waits for its end: the final job, or the refusal to start it. */
+export async function adminJob(
+  service: TestService,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; job: any; started: TestResponse }> {
+  const started = await service.admin(method, path, body);
+  if (started.status !== 202) return { status: started.status, job: undefined, started };
+  let job = started.json();
+  while (job.state === 'running') {
+    const next = await service.admin('GET', `/admin/jobs/${job.id}?wait=10&after=${job.revision}`);
+    job = next.json();
+  }
+  return { status: started.status, job, started };
 }

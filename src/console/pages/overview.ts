@@ -142,8 +142,7 @@ function smlTable(sml: SmlStatus): Html {
             <td>
               ${
                 s.lastReconciliation
-                  ? html`${when(s.lastReconciliation.finishedAt)}: ${s.lastReconciliation.summary.missing} missing, ${s.lastReconciliation.summary.marked}
-                    marked migrated`
+                  ? html`${when(s.lastReconciliation.finishedAt)}: ${s.lastReconciliation.missing} missing, ${s.lastReconciliation.marked} marked migrated`
                   : 'never'
               }
             </td>
