@@ -28,12 +28,13 @@ export interface ConsoleOptions {
 }
 
 /**
- * The operator console (SPEC §4.1), mounted at CONSOLE_PREFIX on the admin listener: pages
+ * The operator console (SPEC §4.1), an express application of its own for the admin listener:
+ * `/` leads to it, CONSOLE_PREFIX serves it, and anything else passes on to the admin API. Pages
  * rendered on the server from the same operator use cases as the admin API, behind a session
  * that an operator token opens. Every state change is a POST from the console's own origin with
  * the session's synchronizer token, and asks for a reason.
  */
-export function createConsole(options: ConsoleOptions): express.Router {
+export function createConsole(options: ConsoleOptions): express.Express {
   const sessions = new ConsoleSessions(options.pool, options.operators, options.lifetime ?? DEFAULT_SESSION_LIFETIME);
   const script = loadConsoleScript();
   const router = express.Router();
@@ -144,5 +145,11 @@ export function createConsole(options: ConsoleOptions): express.Router {
     options.logger.error({ err: error }, 'console request failed');
     res.status(500).type('html').send(errorPage(500, 'the console could not do that; the service log says why'));
   });
-  return router;
+  const app = express();
+  app.disable('x-powered-by');
+  app.get('/', (_req, res) => {
+    res.redirect(302, `${CONSOLE_PREFIX}/`);
+  });
+  app.use(CONSOLE_PREFIX, router);
+  return app;
 }
