@@ -1,7 +1,11 @@
-import type { OperatorService } from '../../operations';
+import { ServiceError } from '../../domain/errors';
+import { parseInput, type OperatorService } from '../../operations';
 import { collectionsChart } from '../chart';
 import { html, type Html } from '../html';
 import { link, signedInPage, when, type PageContext } from '../layout';
+
+/** Users and addresses shown on the Overview, busiest first. */
+const BUSIEST = 20;
 
 type Usage = Awaited<ReturnType<OperatorService['usage']>>;
 type Blocks = Awaited<ReturnType<OperatorService['blocks']>>;
@@ -10,8 +14,12 @@ type SmlStatus = Awaited<ReturnType<OperatorService['smlStatus']>>;
 /** Gathers the Overview (SPEC §4.1) from the operator use cases. */
 export async function overviewPage(ctx: PageContext, operations: OperatorService): Promise<string> {
   const [usage, perHour, blocks, sml] = await Promise.all([
-    operations.usage({}),
-    operations.collectionsPerHour(7),
+    operations.usage(parseInput('usage', { limit: BUSIEST })),
+    // A chart too slow to read (503) leaves the rest of the Overview standing.
+    operations.collectionsPerHour(7).catch((error: unknown) => {
+      if (error instanceof ServiceError && error.status === 503) return error;
+      throw error;
+    }),
     operations.blocks(),
     operations.smlStatus(),
   ]);
@@ -21,7 +29,7 @@ export async function overviewPage(ctx: PageContext, operations: OperatorService
     </section>
     <section aria-labelledby="chart-h">
       <h2 id="chart-h">Collections per hour, last 7 days</h2>
-      ${collectionsChart(perHour.counts, perHour.since, perHour.until)}
+      ${perHour instanceof ServiceError ? html`<p role="alert">${perHour.message}</p>` : collectionsChart(perHour.counts, perHour.since, perHour.until)}
     </section>
     <section aria-labelledby="blocks-h">
       <h2 id="blocks-h">Blocks in force</h2>
@@ -42,11 +50,10 @@ function meter(count: number, limit: number, label: string): Html {
 
 function usageTables(usage: Usage, operations: OperatorService): Html {
   const limits = operations.limits();
-  const shown = 20;
   return html` <p>Global: <strong>${usage.global.count}</strong> of ${usage.global.limit} ${meter(usage.global.count, usage.global.limit, 'global usage')}</p>
     <table>
       <caption>
-        Access points (users) by collections today${usage.users.length > shown ? html`, the ${shown} busiest of ${usage.users.length}` : ''}
+        Access points (users) by collections today${usage.totals.users > BUSIEST ? html`, the ${BUSIEST} busiest of ${usage.totals.users}` : ''}
       </caption>
       <thead>
         <tr>
@@ -63,7 +70,7 @@ function usageTables(usage: Usage, operations: OperatorService): Html {
             ? html`<tr>
                 <td colspan="5">No collection today.</td>
               </tr>`
-            : usage.users.slice(0, shown).map((u) => {
+            : usage.users.map((u) => {
                 const limit = operations.userLimit(u.seatId, u.environment);
                 return html`<tr>
                   <td>${u.seatId}</td>
@@ -79,7 +86,7 @@ function usageTables(usage: Usage, operations: OperatorService): Html {
     <table>
       <caption>
         Client addresses by collections today (limit ${limits.ipDaily}
-        each)${usage.ips.length > shown ? html`, the ${shown} busiest of ${usage.ips.length}` : ''}
+        each)${usage.totals.ips > BUSIEST ? html`, the ${BUSIEST} busiest of ${usage.totals.ips}` : ''}
       </caption>
       <thead>
         <tr>
@@ -94,7 +101,7 @@ function usageTables(usage: Usage, operations: OperatorService): Html {
             ? html`<tr>
                 <td colspan="3">No collection today.</td>
               </tr>`
-            : usage.ips.slice(0, shown).map(
+            : usage.ips.map(
                 (ip) =>
                   html`<tr>
                     <td>${ip.address}</td>
