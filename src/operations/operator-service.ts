@@ -57,15 +57,16 @@ export class OperatorService {
           ? [['ip', input.address]]
           : [['global', GLOBAL_SUBJECT]];
     const target = subjects.map((s) => s[1]).join(',');
+    // Finding no block is refused inside the transaction: no audit row, and no count reset for a subject nobody lifted.
     const lifted = await audited(this.pool, { operator, action: `reactivate-${input.kind}`, target, reason: input.reason }, async (client) => {
-      const done: string[] = [];
-      for (const [kind, subject] of subjects) if (await this.options.policy.lift(client, kind, subject, operator, input.reason)) done.push(subject);
+      const done: Array<[CounterKind, string]> = [];
+      for (const [kind, subject] of subjects) if (await this.options.policy.lift(client, kind, subject, operator, input.reason)) done.push([kind, subject]);
+      if (done.length === 0) throw new NotFound(`no block in force for ${target.replaceAll(',', ', ')}`);
       return done;
     });
     const today = brusselsDay(this.options.now());
-    for (const [kind, subject] of subjects) await this.options.counters.reset(today, kind, subject);
-    if (lifted.length === 0) throw new NotFound(`no block in force for ${subjects.map((s) => s[1]).join(', ')}`);
-    return { reactivated: lifted };
+    for (const [kind, subject] of lifted) await this.options.counters.reset(today, kind, subject);
+    return { reactivated: lifted.map(([, subject]) => subject) };
   }
 
   async allowances(): Promise<{ allowances: Allowance[] }> {
