@@ -11,6 +11,7 @@ import type { CertificateSource } from '../tls/presented-certificate';
 import { normalizeAddress } from './connection-limits';
 import { OutageLog } from './outage-log';
 import { negotiateFormat, sendError, sendRecord } from './render';
+import { rateLimitFields } from './rate-limit-fields';
 
 export const MIGRATION_KEY_PATH = /^\/hermes-rw\/migrationKey\/([^/]+)$/;
 
@@ -144,7 +145,5 @@ function asHsmpError(error: unknown): HsmpError {
 }
 
 function setRateLimitHeaders(res: ServerResponse, quota: QuotaStatus): void {
-  res.setHeader('RateLimit-Limit', String(quota.limit));
-  res.setHeader('RateLimit-Remaining', String(Math.max(0, quota.remaining)));
-  res.setHeader('RateLimit-Reset', String(quota.resetSeconds));
+  for (const [name, value] of Object.entries(rateLimitFields(quota))) res.setHeader(name, value);
 }

@@ -113,6 +113,50 @@ describe('enterprise operations', () => {
     expect((await service.admin('GET', '/admin/collections?day=yesterday')).status).toBe(400);
   });
 
+  // Seven runs of the real CLI binary: more than the default minute on a busy machine.
+  it('hsmp-admin collections and audit read the logs, filtered and a page at a time', async () => {
+    await collect(data[1][5]);
+    await collect(data[1][5]);
+    const page = await hsmpAdmin(service, ['collections', '--participant', data[1][5], '--seat', 'PBE000001', '--limit', '1']);
+    expect(page.code).toBe(0);
+    const [line, more] = page.stdout.trimEnd().split('\n');
+    expect(line).toMatch(
+      new RegExp(`^\\S+ PBE000001 \\[test\\] 127\\.0\\.0\\.1 0208:${data[1][5]} -> 200 \\(request [0-9a-f-]{36}, certificate [0-9a-f]{64}\\)$`, 'i'),
+    );
+    const next = /^more: --before (\d+)$/.exec(more)?.[1];
+    expect(next).toBeDefined();
+    const second = JSON.parse(
+      (await hsmpAdmin(service, ['--json', 'collections', '--participant', data[1][5], '--limit', '1', '--before', String(next)])).stdout,
+    );
+    expect(second.entries).toEqual([expect.objectContaining({ enterprise_number: data[1][5], outcome: '200' })]);
+    expect(Number(second.entries[0].id)).toBeLessThan(Number(next));
+    expect((await hsmpAdmin(service, ['collections', '--participant', data[1][5], '--day', '2001-01-01'])).stdout).toBe('no entries\n');
+
+    expect((await hsmpAdmin(service, ['remove', data[1][7], '--reason', 'audit via the CLI'])).code).toBe(0);
+    const audit = await hsmpAdmin(service, ['audit', '--operator', 'tester', '--limit', '1']);
+    expect(audit.code).toBe(0);
+    expect(audit.stdout).toMatch(new RegExp(`^\\S+ tester enterprise-remove ${data[1][7]}: audit via the CLI`));
+    const refused = await hsmpAdmin(service, ['audit', '--day', '2026-13-01']);
+    expect(refused).toMatchObject({ code: 1, stdout: '' });
+    expect(refused.stderr).toMatch(/^hsmp-admin: .*day: not a day of the calendar.* \(HTTP 400\)\n$/);
+  }, 180_000);
+
+  it('a reactivation that finds no block changes nothing: no audit row, the count kept, exit 1', async () => {
+    await collect(data[1][8]);
+    const count = async () =>
+      (await service.admin('GET', '/admin/usage'))
+        .json()
+        .users.find((u: { seatId: string; environment: string }) => u.seatId === 'PBE000001' && u.environment === 'production')?.count as number;
+    const newestAudit = async () => (await service.admin('GET', '/admin/audit?limit=1')).json().entries[0]?.id as string;
+    const [countBefore, auditBefore] = [await count(), await newestAudit()];
+    expect(countBefore).toBeGreaterThan(0);
+    const result = await hsmpAdmin(service, ['reactivate', 'user', 'PBE000001', '--reason', 'nothing to lift']);
+    expect(result).toMatchObject({ code: 1, stdout: '' });
+    expect(result.stderr).toMatch(/^hsmp-admin: no block in force for .*PBE000001.* \(HTTP 404\)\n$/);
+    expect(await newestAudit()).toBe(auditBefore);
+    expect(await count()).toBe(countBefore);
+  });
+
   it('usage reports today per user, per IP and globally', async () => {
     const usage = await hsmpAdmin(service, ['usage']);
     expect(usage.code).toBe(0);

@@ -45,6 +45,8 @@ describe('certificate checks', () => {
     expect(response.headers['cache-control']).toBe('no-store');
     expect(response.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
     expect(response.headers['ratelimit-limit']).toBeUndefined();
+    expect(response.headers['ratelimit-policy']).toBeUndefined();
+    expect(response.headers.ratelimit).toBeUndefined();
   });
 
   it.each([
@@ -56,6 +58,7 @@ describe('certificate checks', () => {
     expect(response.status).toBe(200);
     expect(response.body).toContain('<MigrationKey>');
     expect(response.headers['ratelimit-limit']).toBe('1000');
+    expect(response.headers['ratelimit-policy']).toBe('"daily";q=1000;w=86400');
   });
 
   it('answers the certificate error before garbage ids and unknown environments', async () => {

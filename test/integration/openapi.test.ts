@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import Ajv2020 from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
 import { request } from 'undici';
+import { validateXML } from 'xmllint-wasm';
 import { ADMIN_PREFIX, OPENAPI_DOCUMENT, createAdminApp } from '../../src/admin/admin-app';
 import { MIGRATION_KEY_PATH } from '../../src/http/public-app';
 import { closeAgents } from '../support/pki';
@@ -125,6 +127,26 @@ describe('OpenAPI document', () => {
     for (const [path, method, status, contentType, body] of live) {
       const validate = validatorFor(path, method, status, contentType);
       expect({ path, status, valid: validate(body), errors: validate.errors ?? null }).toMatchObject({ valid: true });
+    }
+  });
+  it('live XML answers of the public route are valid against the access points XML schema, with the RateLimit fields it names', async () => {
+    const accessPoints = JSON.parse(readFileSync(path.join(path.dirname(OPENAPI_DOCUMENT), 'access-points.openapi.json'), 'utf8'));
+    const headers = accessPoints.components.headers;
+    const answers = [
+      await service.get('/hermes-rw/migrationKey/1900110036'),
+      await service.get('/hermes-rw/migrationKey/1900120033'),
+      await service.get('/hermes-rw/migrationKey/not-a-number'),
+      await service.get('/hermes-rw/migrationKey/1900110036?environment=acceptance'),
+    ];
+    expect(answers.map((a) => a.status)).toEqual([200, 404, 404, 400]);
+    const result = await validateXML({
+      xml: answers.map((a, i) => ({ fileName: `answer-${i}.xml`, contents: a.body })),
+      schema: [readFileSync(path.join(path.dirname(OPENAPI_DOCUMENT), 'access-points.xsd'), 'utf8')],
+    });
+    expect(result.errors).toEqual([]);
+    for (const answer of answers) {
+      expect(answer.headers['ratelimit-policy']).toMatch(new RegExp(headers['RateLimit-Policy'].schema.pattern));
+      expect(answer.headers.ratelimit).toMatch(new RegExp(headers.RateLimit.schema.pattern));
     }
   });
 });

@@ -1,4 +1,5 @@
 import Redis from 'ioredis';
+import { parseList } from 'structured-headers';
 import { request } from 'undici';
 import type { ClientCase } from '../../src/dev/dev-pki';
 import { datasetNumbers } from '../../src/participants/datasets';
@@ -11,6 +12,14 @@ import { startTcpProxy } from '../support/tcp-proxy';
 /** SPEC §3: daily counters, blocks that only an operator lifts, allowances, the Brussels day. */
 const number = datasetNumbers(1)[1][0];
 const route = `/hermes-rw/migrationKey/${number}`;
+/** The parameters of the one "daily" policy in a RateLimit or RateLimit-Policy field. */
+function dailyPolicy(field: string | string[] | undefined): Record<string, unknown> {
+  const list = parseList(String(field));
+  expect(list).toHaveLength(1);
+  const [name, parameters] = list[0];
+  expect(name).toBe('daily');
+  return Object.fromEntries(parameters);
+}
 const codeOf = (body: string) => /<Code>([^<]+)<\/Code>/.exec(body)?.[1] ?? (body.includes('<MigrationRecord>') ? '200' : body);
 
 async function burst(services: TestService[], count: number, certificate: ClientCase = 'ap-production'): Promise<Record<string, number>> {
@@ -80,6 +89,20 @@ describe.each(backends)('%s', (_name, backendEnv) => {
     const reset = Number(first.headers['ratelimit-reset']);
     expect(reset).toBeGreaterThan(0);
     expect(reset).toBeLessThanOrEqual(25 * 3600);
+    // The current draft's structured fields carry the same figures, read by a structured-field parser.
+    expect(dailyPolicy(first.headers['ratelimit-policy'])).toEqual({ q: 5, w: 86400 });
+    expect(dailyPolicy(first.headers.ratelimit)).toEqual({ r: 4, t: reset });
+    expect(dailyPolicy(second.headers.ratelimit)).toEqual({ r: 3, t: Number(second.headers['ratelimit-reset']) });
+  });
+
+  it('a refused query (811) announces the structured fields with nothing remaining, as the legacy ones', async () => {
+    const s = await service({ ...backendEnv, HSMP_LIMIT_USER_DAILY: '1' });
+    expect((await s.get(route)).status).toBe(200);
+    const refused = await s.get(route);
+    expect(refused.status).toBe(403);
+    expect(dailyPolicy(refused.headers['ratelimit-policy'])).toEqual({ q: 1, w: 86400 });
+    expect(dailyPolicy(refused.headers.ratelimit)).toEqual({ r: 0, t: Number(refused.headers['ratelimit-reset']) });
+    expect(refused.headers['ratelimit-remaining']).toBe('0');
   });
 
   it('the IP limit → 813 and the IP blocked; the global limit → 812 and everyone locked out; the CLI lifts each', async () => {
@@ -144,6 +167,7 @@ describe.each(backends)('%s', (_name, backendEnv) => {
     clock = Date.parse('2027-03-27T23:00:00Z'); // 00:00 on 28 March in Brussels: a new day
     const fresh = await s.get(route);
     expect([fresh.headers['ratelimit-remaining'], fresh.headers['ratelimit-reset']]).toEqual(['2', String(23 * 3600)]);
+    expect(fresh.headers.ratelimit).toBe(`"daily";r=2;t=${23 * 3600}`);
     clock = Date.parse('2027-03-28T21:59:59Z'); // 23:59:59 CEST, still 28 March
     expect(await remaining()).toBe('1');
     clock = Date.parse('2027-03-28T22:00:00Z'); // 29 March

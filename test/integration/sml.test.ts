@@ -244,7 +244,10 @@ describe('reconciliation', () => {
     expect((await collect(migrating)).body.code).toBe('HSMP-013');
     expect((await collect(staying)).body.migrationKey).toBe(stayingKey);
     const audit = await service.admin('GET', '/admin/audit?limit=5');
-    expect(audit.json().entries.find((e: any) => e.action === 'sml-reconcile').details.result).toBe(1);
+    const audited = audit.json().entries.find((e: any) => e.action === 'sml-reconcile').details;
+    // The audit row says what the run did, as the answer does: the count marked and when it finished.
+    expect(audited).toMatchObject({ environment: 'test', missing: 1, marked: 1, result: 1, finishedAt: summary.finishedAt });
+    expect(Date.parse(audited.finishedAt)).toBeGreaterThanOrEqual(Date.parse(audited.startedAt));
 
     // Restored by an operator, it gets a fresh key, prepared anew: the spent one never comes back.
     expect((await service.admin('POST', `/admin/enterprises/${migrating}/restore`, { reason: 'test' })).status).toBe(200);

@@ -1,41 +1,19 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import newman from 'newman';
 import { request } from 'undici';
 import { freePorts, freshDatabase } from '../../bench/support';
-import { devPkiPaths, type ClientCase } from '../../src/dev/dev-pki';
+import { ROOT, runCollection } from './collection-runner';
 
 /**
  * The last step of `npm test`: the Postman collection, run by newman against a freshly started
  * server (`node dist/src/main.js`, the dev PKI made on the fly, the run's database and Redis)
- * over real mutual TLS. Postman binds client certificates by host, so each folder is a newman
- * run of its own with the certificate it names; the environment (keys seen so far) carries
- * over between runs as it would in one Postman session. Any failed assertion fails the command.
+ * over real mutual TLS, folder by folder with each folder's certificate (collection-runner.ts),
+ * exactly as `npm run postman` runs it against a deployment. Then SIGTERM must end the server
+ * cleanly. Any failed assertion fails the command.
  */
-const ROOT = path.resolve(__dirname, '..', '..', '..');
-const COLLECTION = path.join(ROOT, 'postman', 'hsmp-mtci.postman_collection.json');
-const ENVIRONMENT = path.join(ROOT, 'postman', 'local.postman_environment.json');
-
-const FOLDERS: Array<[string, ClientCase | 'none']> = [
-  ['1 Positive (production AP certificate)', 'ap-production'],
-  ['2 Participant errors (production AP certificate)', 'ap-production'],
-  ['3.1 Security: no certificate', 'none'],
-  ['3.2 Security: expired certificate', 'expired'],
-  ['3.3 Security: not yet valid certificate', 'not-yet-valid'],
-  ['3.4 Security: untrusted certificate', 'untrusted'],
-  ['3.5 Security: test AP asking for production', 'ap-test'],
-  ['3.6 Security: revoked certificate', 'revoked'],
-  ['3.7 Security: SMP certificate', 'smp-production'],
-  ['3.8 Security: test AP certificate', 'ap-test'],
-  ['5.1 SML: collect a key (production AP certificate)', 'ap-production'],
-  ['5.2 SML: the new SMP completes the migration (smp-new certificate)', 'smp-new'],
-  ['5.3 SML: reconcile, then the participant is migrated (production AP certificate)', 'ap-production'],
-];
-const BLACKLISTING = '4 Blacklisting (run against a deployment with a daily limit of 3)';
-
 interface Server {
   child: ChildProcess;
   publicPort: number;
@@ -50,23 +28,20 @@ interface Server {
 async function main(): Promise<void> {
   const work = mkdtempSync(path.join(os.tmpdir(), 'hsmp-newman-'));
   let failures = 0;
-  let environment: unknown = JSON.parse(readFileSync(ENVIRONMENT, 'utf8'));
   try {
-    const server = await startServer(work, 'main', {});
+    // A lower daily limit than the default only to keep folder 4 (which uses up the quota) short.
+    const server = await startServer(work, 'main', { HSMP_LIMIT_USER_DAILY: '120' });
     try {
-      for (const [folder, certificate] of FOLDERS) {
-        const result = await runFolder(server, environment, folder, certificate);
-        failures += result.failures;
-        environment = result.environment;
-      }
+      failures += await runCollection({
+        baseUrl: `https://localhost:${server.publicPort}`,
+        adminUrl: `http://127.0.0.1:${server.adminPort}`,
+        adminToken: server.token,
+        smlUrl: `https://localhost:${server.devSmlPort}`,
+        pkiDir: server.pkiDir,
+        servedEnvironments: 'test,production',
+      });
     } finally {
       failures += await stopServer(server);
-    }
-    const limited = await startServer(work, 'limited', { HSMP_LIMIT_USER_DAILY: '3' });
-    try {
-      failures += (await runFolder(limited, environment, BLACKLISTING, 'ap-production')).failures;
-    } finally {
-      failures += await stopServer(limited);
     }
   } finally {
     rmSync(work, { recursive: true, force: true });
@@ -75,39 +50,10 @@ async function main(): Promise<void> {
   process.exit(failures === 0 ? 0 : 1);
 }
 
-async function runFolder(server: Server, environment: unknown, folder: string, certificate: ClientCase | 'none'): Promise<{ failures: number; environment: unknown }> {
-  const pki = devPkiPaths(server.pkiDir);
-  return new Promise((resolve, reject) => {
-    newman.run(
-      {
-        collection: COLLECTION,
-        environment: environment as newman.NewmanRunOptions['environment'],
-        envVar: [
-          { key: 'baseUrl', value: `https://localhost:${server.publicPort}` },
-          { key: 'smlUrl', value: `https://localhost:${server.devSmlPort}` },
-          { key: 'adminUrl', value: `http://127.0.0.1:${server.adminPort}` },
-          { key: 'adminToken', value: server.token },
-        ],
-        folder,
-        reporters: ['cli'],
-        reporter: { cli: { noSummary: false, noBanner: true } },
-        sslExtraCaCerts: pki.serverCa,
-        ...(certificate === 'none' ? {} : { sslClientCert: pki.clientCert(certificate), sslClientKey: pki.clientKey(certificate) }),
-        timeoutRequest: 20_000,
-      },
-      (error, summary) => {
-        if (error) { reject(error); return; }
-        const failures = summary.run.failures.length + (summary.run.stats.requests.total === 0 ? 1 : 0);
-        resolve({ failures, environment: summary.environment });
-      },
-    );
-  });
-}
-
 async function startServer(work: string, name: string, extraEnv: Record<string, string>): Promise<Server> {
   const [publicPort, adminPort, revocationPort, devSmlPort] = await freePorts(4);
   const token = randomBytes(24).toString('base64url');
-  const pkiDir = path.join(work, 'pki'); // made on the first start, kept for the second (its responder port differs: regenerated)
+  const pkiDir = path.join(work, 'pki');
   const cleanups: Array<() => Promise<void>> = [];
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,

@@ -1,4 +1,4 @@
-import { uploadProgress } from '../../src/cli/hsmp-admin';
+import { uploadProgress } from '../../src/cli/commands/import-kbo';
 
 /** What hsmp-admin import-kbo prints while a dump travels and while the server merges. */
 describe('uploadProgress', () => {

@@ -96,27 +96,27 @@ export class Reconciliation {
       finishedAt: '',
     };
     if (!decision.refused) report('marking', counts);
-    summary.marked = await audited(
+    // The audit row is written after the action, in its transaction: it records the counts the
+    // action found (how many were marked, when it finished), not the empty ones it started with.
+    const details = { ...summary, maxShare: rule.maxShare, job: run.jobId ?? null };
+    await audited(
       pool,
-      {
-        operator: run.operator,
-        action: decision.refused ? 'sml-reconcile-refused' : 'sml-reconcile',
-        target: environment,
-        reason: run.reason,
-        details: { ...summary, maxShare: rule.maxShare, job: run.jobId ?? null },
-      },
+      { operator: run.operator, action: decision.refused ? 'sml-reconcile-refused' : 'sml-reconcile', target: environment, reason: run.reason, details },
       async (tx) => {
-        if (decision.refused) return 0;
-        // The same candidates again, in the transaction: only the missing are kept in memory, a page at a time.
-        const again = new ReconcilePlan(listing.participants);
         let marked = 0;
-        for await (const candidates of preparedBefore(tx, environment, startedAt))
-          marked += await markMigrated(tx, environment, again.consider(candidates), startedAt);
-        await recordRun(tx, { environment, jobId: run.jobId, ...counts, prepared: plan.prepared, missing: plan.missing, marked, forced: run.force });
+        if (!decision.refused) {
+          // The same candidates again, in the transaction: only the missing are kept in memory, a page at a time.
+          const again = new ReconcilePlan(listing.participants);
+          for await (const candidates of preparedBefore(tx, environment, startedAt))
+            marked += await markMigrated(tx, environment, again.consider(candidates), startedAt);
+          await recordRun(tx, { environment, jobId: run.jobId, ...counts, prepared: plan.prepared, missing: plan.missing, marked, forced: run.force });
+        }
+        summary.marked = marked;
+        summary.finishedAt = new Date().toISOString();
+        Object.assign(details, summary);
         return marked;
       },
     );
-    summary.finishedAt = new Date().toISOString();
     this.options.logger.info({ ...summary, refused: decision.refused }, 'SML reconciliation');
     if (decision.refused) throw new ReconcileRefused(summary, rule, decision);
     return summary;
