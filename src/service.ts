@@ -223,6 +223,7 @@ export async function startService(config: Config, files: ServiceFiles, { logger
       policy,
       counters,
       limits: config.limits,
+      sml,
       now: now ?? (() => new Date()),
     });
     const adminApp = createAdminApp({ config, database, counters, operations, jobs: jobOperations, metrics, logger, sml });

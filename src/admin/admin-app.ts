@@ -3,6 +3,7 @@ import path from 'node:path';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Config } from '../config/config';
 import { AdminProblem, HsmpError, type AdminProblemCode } from '../domain/errors';
+import { createConsole } from '../console/console-app';
 import type { Logger } from '../log';
 import { ADMIN_PREFIX, mountPath, parseEnterpriseNumber, parseInput, pathOf, ROUTES, type OperatorService } from '../operations';
 import type { JobOperations, JobView } from '../operations/jobs';
@@ -161,6 +162,8 @@ export function createAdminApp(options: AdminAppOptions): express.Express {
   });
 
   app.use(ADMIN_PREFIX, admin);
+  // The operator console (SPEC §4.1) at / and /console/: the same use cases in a browser.
+  app.use(createConsole({ pool, operators: config.adminOperators, operations, jobs: options.jobs, logger }));
   app.use((_req, res) => {
     sendProblem(res, 'not-found', 'no such admin resource');
   });

@@ -1,4 +1,5 @@
-import { appendFileSync, closeSync, existsSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { ENVIRONMENTS, type Environment } from '../domain/environment';
 
 /**
@@ -161,6 +162,8 @@ export class DevSmlRegistry {
   }
 
   private open(path: string): void {
+    // A first start: the data directory may not exist yet.
+    mkdirSync(dirname(path), { recursive: true });
     let lines = 0;
     if (existsSync(path)) {
       lines = this.replay(readFileSync(path, 'utf8'));

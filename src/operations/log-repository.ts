@@ -167,3 +167,16 @@ export async function quotaUsageOfDay(pool: pg.Pool, day: string): Promise<DayUs
 function page(rows: Array<Record<string, unknown> & { id: string }>, limit: number): LogPage {
   return { entries: rows, next: rows.length === limit ? rows[rows.length - 1].id : null };
 }
+
+/**
+ * Collections per hour and outcome since a time: the console's chart. The range prunes the
+ * collection log to a week of day partitions; bounded like every log read.
+ */
+export async function collectionsPerHour(pool: pg.Pool, since: Date): Promise<Array<{ hour: Date; outcome: string; count: number }>> {
+  const rows = await boundedRead(
+    pool,
+    `SELECT date_trunc('hour', collected_at) AS hour, outcome, count(*)::int AS count FROM collection_log WHERE collected_at >= $1 GROUP BY 1, 2 ORDER BY 1`,
+    [since],
+  );
+  return rows as unknown as Array<{ hour: Date; outcome: string; count: number }>;
+}

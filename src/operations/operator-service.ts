@@ -5,11 +5,13 @@ import { datasetNumbers } from '../participants/datasets';
 import { changeEnterprise, getEnterprise, seedDatasets, type EnterpriseAction } from '../participants/enterprise-repository';
 import { GLOBAL_SUBJECT, type Allowance, type CounterKind, type DailyCounters, type QuotaPolicy } from '../quota';
 import type { Limits } from '../quota';
+import type { SmlHealth } from '../sml';
+import { lastReconciliations } from '../sml/reconciliation-store';
 import type { Database } from '../store/database';
 import { audited } from '../store/audit-log';
 import { NotFound } from './errors';
 import type { Inputs } from './inputs';
-import { auditPage, collectionPage, type LogPage } from './log-repository';
+import { auditPage, collectionPage, collectionsPerHour, type LogPage } from './log-repository';
 
 /**
  * The BOSA operators' use cases (SPEC §4, §5, §9), knowing no HTTP: each takes its parsed input
@@ -21,6 +23,8 @@ export interface OperatorServiceOptions {
   policy: QuotaPolicy;
   counters: DailyCounters;
   limits: Limits;
+  /** What operators see of the SML; absent with HSMP_SML=off. */
+  sml?: { health: SmlHealth; environments: Environment[] };
   now: () => Date;
 }
 
@@ -37,7 +41,10 @@ export class OperatorService {
     return {
       users: pick('user').map((b) => ({ ...parseUserSubject(b.subject), blockedAt: b.blockedAt, reason: b.reason })),
       ips: pick('ip').map((b) => ({ address: b.subject, blockedAt: b.blockedAt, reason: b.reason })),
-      global: pick('global').map((b) => ({ blockedAt: b.blockedAt, reason: b.reason }))[0] ?? null,
+      global:
+        pick('global')
+          .map((b) => ({ blockedAt: b.blockedAt, reason: b.reason }))
+          .at(0) ?? null,
     };
   }
 
@@ -122,6 +129,36 @@ export class OperatorService {
       ips: busiestFirst(ips.map(([address, count]) => ({ address, count, limit: limits.ipDaily }))),
       next: end < Math.max(users.length, ips.length) ? end : null,
     };
+  }
+
+  /** The daily limits configured, and a user's in force now (an allowance raises it). */
+  limits(): Limits {
+    return this.options.limits;
+  }
+
+  userLimit(seatId: string, environment: string): number {
+    const known = ENVIRONMENTS.find((e) => e === environment);
+    const { userDaily } = this.options.limits;
+    return known ? this.options.policy.userLimit(seatId, known, this.options.now(), userDaily) : userDaily;
+  }
+
+  /** Collections per hour and outcome over the last `days` days, whole hours. */
+  async collectionsPerHour(days: number) {
+    const until = new Date(Math.ceil(this.options.now().getTime() / 3600_000) * 3600_000);
+    const since = new Date(until.getTime() - days * 24 * 3600_000);
+    return { since, until, counts: await collectionsPerHour(this.pool, since) };
+  }
+
+  /** Each served environment's SML as this instance last saw it, and its last reconciliation; undefined with HSMP_SML=off. */
+  async smlStatus() {
+    const sml = this.options.sml;
+    if (!sml) return undefined;
+    const last = await lastReconciliations(this.pool);
+    return sml.environments.map((environment) => ({
+      environment,
+      health: sml.health.state(environment),
+      lastReconciliation: last.find((r) => r.environment === environment),
+    }));
   }
 
   async enterprise(enterpriseNumber: string) {

@@ -94,3 +94,11 @@ export async function recordRun(tx: Queryable, run: ReconciliationRun): Promise<
     [run.environment, JSON.stringify({ missing: run.missing, marked: run.marked })],
   );
 }
+
+/** Each environment's last finished reconciliation (by any instance), for operators. */
+export async function lastReconciliations(db: Queryable): Promise<Array<{ environment: Environment; finishedAt: Date; missing: number; marked: number }>> {
+  const { rows } = await db.query<{ environment: Environment; finished_at: Date; summary: { missing: number; marked: number } }>(
+    'SELECT environment, finished_at, summary FROM sml_reconciliation ORDER BY environment',
+  );
+  return rows.map((r) => ({ environment: r.environment, finishedAt: r.finished_at, missing: r.summary.missing, marked: r.summary.marked }));
+}

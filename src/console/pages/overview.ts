@@ -1,0 +1,166 @@
+import { ServiceError } from '../../domain/errors';
+import { parseInput, type OperatorService } from '../../operations';
+import { collectionsChart } from '../chart';
+import { html, type Html } from '../html';
+import { link, signedInPage, when, type PageContext } from '../layout';
+
+/** Users and addresses shown on the Overview, busiest first. */
+const BUSIEST = 20;
+
+type Usage = Awaited<ReturnType<OperatorService['usage']>>;
+type Blocks = Awaited<ReturnType<OperatorService['blocks']>>;
+type SmlStatus = Awaited<ReturnType<OperatorService['smlStatus']>>;
+
+/** Gathers the Overview (SPEC §4.1) from the operator use cases. */
+export async function overviewPage(ctx: PageContext, operations: OperatorService): Promise<string> {
+  const [usage, perHour, blocks, sml] = await Promise.all([
+    operations.usage(parseInput('usage', { limit: BUSIEST })),
+    // A chart too slow to read (503) leaves the rest of the Overview standing.
+    operations.collectionsPerHour(7).catch((error: unknown) => {
+      if (error instanceof ServiceError && error.status === 503) return error;
+      throw error;
+    }),
+    operations.blocks(),
+    operations.smlStatus(),
+  ]);
+  const content = html` <section aria-labelledby="usage-h">
+      <h2 id="usage-h">Today's usage (${usage.day}, Brussels)</h2>
+      ${usageTables(usage, operations)}
+    </section>
+    <section aria-labelledby="chart-h">
+      <h2 id="chart-h">Collections per hour, last 7 days</h2>
+      ${perHour instanceof ServiceError ? html`<p role="alert">${perHour.message}</p>` : collectionsChart(perHour.counts, perHour.since, perHour.until)}
+    </section>
+    <section aria-labelledby="blocks-h">
+      <h2 id="blocks-h">Blocks in force</h2>
+      ${blockSummary(blocks)}
+    </section>
+    <section aria-labelledby="sml-h">
+      <h2 id="sml-h">SML</h2>
+      ${smlTable(sml)}
+    </section>`;
+  return signedInPage(ctx, 'Overview', content);
+}
+
+function meter(count: number, limit: number, label: string): Html {
+  return html`<meter min="0" max="${limit}" value="${Math.min(count, limit)}" high="${Math.floor(limit * 0.8)}" aria-label="${label}">
+    ${count} of ${limit}
+  </meter>`;
+}
+
+function usageTables(usage: Usage, operations: OperatorService): Html {
+  const limits = operations.limits();
+  return html` <p>Global: <strong>${usage.global.count}</strong> of ${usage.global.limit} ${meter(usage.global.count, usage.global.limit, 'global usage')}</p>
+    <table>
+      <caption>
+        Access points (users) by collections today${usage.totals.users > BUSIEST ? html`, the ${BUSIEST} busiest of ${usage.totals.users}` : ''}
+      </caption>
+      <thead>
+        <tr>
+          <th scope="col">Seat</th>
+          <th scope="col">Environment</th>
+          <th scope="col">Collections</th>
+          <th scope="col">Limit</th>
+          <th scope="col">Share</th>
+        </tr>
+      </thead>
+      <tbody>
+        ${
+          usage.users.length === 0
+            ? html`<tr>
+                <td colspan="5">No collection today.</td>
+              </tr>`
+            : usage.users.map((u) => {
+                const limit = operations.userLimit(u.seatId, u.environment);
+                return html`<tr>
+                  <td>${u.seatId}</td>
+                  <td>${u.environment}</td>
+                  <td>${u.count}</td>
+                  <td>${limit}</td>
+                  <td>${meter(u.count, limit, `usage of ${u.seatId} in ${u.environment}`)}</td>
+                </tr>`;
+              })
+        }
+      </tbody>
+    </table>
+    <table>
+      <caption>
+        Client addresses by collections today (limit ${limits.ipDaily}
+        each)${usage.totals.ips > BUSIEST ? html`, the ${BUSIEST} busiest of ${usage.totals.ips}` : ''}
+      </caption>
+      <thead>
+        <tr>
+          <th scope="col">Address</th>
+          <th scope="col">Collections</th>
+          <th scope="col">Share</th>
+        </tr>
+      </thead>
+      <tbody>
+        ${
+          usage.ips.length === 0
+            ? html`<tr>
+                <td colspan="3">No collection today.</td>
+              </tr>`
+            : usage.ips.map(
+                (ip) =>
+                  html`<tr>
+                    <td>${ip.address}</td>
+                    <td>${ip.count}</td>
+                    <td>${meter(ip.count, ip.limit, `usage of ${ip.address}`)}</td>
+                  </tr>`,
+              )
+        }
+      </tbody>
+    </table>`;
+}
+
+function blockSummary(blocks: Blocks): Html {
+  const total = blocks.users.length + blocks.ips.length + (blocks.global ? 1 : 0);
+  if (total === 0) return html`<p>No block in force.</p>`;
+  return html`<ul class="blocks">
+      ${blocks.global ? html`<li><strong>Global lock</strong> since ${when(blocks.global.blockedAt)}</li>` : ''}
+      ${blocks.users.map((b) => html`<li>User <strong>${b.seatId}</strong> (${b.environment}) since ${when(b.blockedAt)}</li>`)}
+      ${blocks.ips.map((b) => html`<li>Address <strong>${b.address}</strong> since ${when(b.blockedAt)}</li>`)}
+    </ul>
+    <p><a href="${link('/blocks')}">Reactivate on Blocks and allowances</a></p>`;
+}
+
+function smlTable(sml: SmlStatus): Html {
+  if (!sml) return html`<p>This deployment does not talk to the SML (HSMP_SML=off).</p>`;
+  return html`<table>
+    <caption>
+      SML health as this instance last saw it, and the last reconciliation
+    </caption>
+    <thead>
+      <tr>
+        <th scope="col">Environment</th>
+        <th scope="col">Health</th>
+        <th scope="col">Last problem</th>
+        <th scope="col">Last reconciliation</th>
+      </tr>
+    </thead>
+    <tbody>
+      ${sml.map(
+        (s) =>
+          html`<tr>
+            <td>${s.environment}</td>
+            <td>${healthOf(s.health)}</td>
+            <td>${s.health.lastProblem ? html`${when(s.health.lastProblem.at)}: ${s.health.lastProblem.trouble}` : '–'}</td>
+            <td>
+              ${
+                s.lastReconciliation
+                  ? html`${when(s.lastReconciliation.finishedAt)}: ${s.lastReconciliation.missing} missing, ${s.lastReconciliation.marked} marked migrated`
+                  : 'never'
+              }
+            </td>
+          </tr>`,
+      )}
+    </tbody>
+  </table>`;
+}
+
+function healthOf(state: NonNullable<SmlStatus>[number]['health']): Html {
+  if (state.deploymentOk === false) return html`<strong class="bad">refuses this SMP</strong>`;
+  if (state.reachable === false) return html`<strong class="bad">unreachable</strong>`;
+  return state.reachable ? html`<span class="good">answering</span>` : html`not called yet`;
+}

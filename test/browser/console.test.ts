@@ -1,0 +1,267 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { request } from 'undici';
+import type { Dataset } from '../../src/participants/datasets';
+import { KeyCipher } from '../../src/store/key-cipher';
+import { axeViolations, chromiumAvailable, launchChromium } from '../support/browser';
+import { clientAgent, closeAgents } from '../support/pki';
+import { seed } from '../support/seed';
+import { startTestService, TEST_OPERATOR, type TestService } from '../support/service';
+
+/**
+ * SPEC §4.1 in a real browser: the operator console signed into with the operator token, its
+ * pages, its changes (audited as from the API), and what it refuses.
+ */
+const describeInBrowser = chromiumAvailable() ? describe : describe.skip;
+
+let service: TestService;
+let browser: Browser;
+let data: Dataset;
+/** Every body the console served to the browser, searched for migration keys at the end. */
+const served: Array<{ url: string; body: string }> = [];
+const problems: string[] = [];
+
+const consoleUrl = (path = '/') => `${service.adminUrl}/console${path}`;
+
+async function newPage(context?: BrowserContext): Promise<Page> {
+  const page = await (context ?? (await browser.newContext())).newPage();
+  page.setDefaultTimeout(10_000);
+  page.on('console', (message) => {
+    // Refused requests (401, 403) are logged by the browser too; a CSP breach is what counts here.
+    if (message.type() === 'error' && /Content Security Policy/i.test(message.text())) problems.push(`${page.url()}: ${message.text()}`);
+  });
+  page.on('request', (r) => {
+    if (!r.url().startsWith(service.adminUrl)) problems.push(`outside resource: ${r.url()}`);
+  });
+  page.on('response', async (response) => {
+    if (!response.url().startsWith(service.adminUrl)) return;
+    const body = await response.text().catch(() => '');
+    served.push({ url: response.url(), body });
+  });
+  return page;
+}
+
+/** Signs in with the keyboard only: the token field has the focus, Enter submits. */
+async function signedIn(): Promise<Page> {
+  const page = await newPage();
+  await page.goto(consoleUrl('/'));
+  expect(new URL(page.url()).pathname).toBe('/console/sign-in');
+  // The token field takes the focus by itself (autofocus); the keyboard does the rest.
+  await page.waitForFunction(() => (globalThis as any).document.activeElement?.id === 'token');
+  await page.keyboard.type(service.operatorToken);
+  await page.keyboard.press('Enter');
+  await page.waitForURL(consoleUrl('/'));
+  await expect(page.getByRole('heading', { level: 1 }).textContent()).resolves.toBe('Overview');
+  return page;
+}
+
+async function submitWithReason(page: Page, form: string, reason: string): Promise<string> {
+  const scope = page.getByRole('form', { name: form });
+  await scope.getByLabel('Reason (for the audit log)').fill(reason);
+  await scope.getByRole('button').click();
+  await page.waitForLoadState();
+  return (await page.locator('.flash').textContent()) ?? '';
+}
+
+const codeOf = (body: string) => /<Code>([^<]+)<\/Code>/.exec(body)?.[1] ?? (body.includes('<MigrationRecord>') ? '200' : body);
+async function collect(number: string, certificate: 'ap-production' | 'ap-test' = 'ap-production'): Promise<string> {
+  const response = await request(`${service.publicUrl}/hermes-rw/migrationKey/${number}`, { dispatcher: clientAgent(certificate) });
+  return codeOf(await response.body.text());
+}
+
+describeInBrowser('operator console', () => {
+  beforeAll(async () => {
+    service = await startTestService({ env: { HSMP_LIMIT_USER_DAILY: '3' } });
+    data = await seed(service);
+    browser = await launchChromium();
+  }, 180_000);
+  afterAll(async () => {
+    await browser?.close();
+    await service?.stop();
+    await closeAgents();
+  });
+
+  it('exchanges the operator token for an HttpOnly, SameSite=Strict session; refuses a wrong token; signs out', async () => {
+    const wrong = await newPage();
+    await wrong.goto(consoleUrl('/sign-in'));
+    await wrong.getByLabel('Operator token').fill('not-a-token');
+    await wrong.getByRole('button', { name: 'Sign in' }).click();
+    await expect(wrong.getByRole('alert').textContent()).resolves.toContain('belongs to no operator');
+    expect(await wrong.context().cookies()).toEqual([]);
+
+    const page = await signedIn();
+    const [cookie] = await page.context().cookies();
+    expect(cookie).toMatchObject({ name: 'hsmp_console', httpOnly: true, sameSite: 'Strict', path: '/console', secure: false });
+    expect(cookie.expires).toBeGreaterThan(Date.now() / 1000);
+    expect(page.getByText(`Signed in as ${TEST_OPERATOR}`)).toBeTruthy();
+
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.waitForURL(consoleUrl('/sign-in'));
+    // The session is gone on the server too: replaying the old cookie gets nothing.
+    const replay = await request(consoleUrl('/'), { headers: { cookie: `${cookie.name}=${cookie.value}` } });
+    expect(replay.statusCode).toBe(303);
+    expect(replay.headers.location).toBe('/console/sign-in');
+    await replay.body.dump();
+    const audit = (await service.admin('GET', `/admin/audit?operator=${TEST_OPERATOR}`)).json();
+    expect(audit.entries.map((e: any) => e.action)).toEqual(expect.arrayContaining(['console-sign-in', 'console-sign-out']));
+  });
+
+  it('refuses a request without the session cookie, a cross-site POST, a forged form and an expired session', async () => {
+    const page = await signedIn();
+    const [cookie] = await page.context().cookies();
+    const csrf = await page.locator('input[name=_csrf]').first().inputValue();
+    const post = (headers: Record<string, string>, body: string) =>
+      request(consoleUrl('/blocks/reactivate'), {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', origin: service.adminUrl, ...headers },
+        body,
+      });
+    const form = `_csrf=${csrf}&kind=global&reason=test`;
+
+    const noCookie = await post({}, form);
+    expect(noCookie.statusCode).toBe(401);
+    await noCookie.body.dump();
+    const noCookieGet = await request(consoleUrl('/blocks'));
+    expect(noCookieGet.statusCode).toBe(303);
+    expect(await noCookieGet.body.text()).not.toContain('Blacklisted users');
+
+    const crossOrigin = await post({ cookie: `hsmp_console=${cookie.value}`, origin: 'http://evil.example' }, form);
+    expect(crossOrigin.statusCode).toBe(403);
+    await crossOrigin.body.dump();
+    const forged = await post({ cookie: `hsmp_console=${cookie.value}` }, '_csrf=guessed&kind=global&reason=test');
+    expect(forged.statusCode).toBe(403);
+    await forged.body.dump();
+
+    // A page of another origin on the same host (same site: SameSite lets the cookie through)
+    // that posts a form to the console, even with the right token, is refused by its Origin.
+    const attacker = http.createServer((_req, res) => {
+      res.setHeader('content-type', 'text/html');
+      res.end(
+        `<form id="f" method="post" action="${consoleUrl('/blocks/reactivate')}"><input name="_csrf" value="${csrf}"><input name="kind" value="global"><input name="reason" value="x"></form>`,
+      );
+    });
+    await new Promise<void>((resolve) => attacker.listen(0, '127.0.0.1', resolve));
+    try {
+      const evil = await page.context().newPage();
+      await evil.goto(`http://127.0.0.1:${(attacker.address() as AddressInfo).port}/`);
+      const [answer] = await Promise.all([evil.waitForResponse(consoleUrl('/blocks/reactivate')), evil.locator('#f').evaluate((f: any) => f.submit())]);
+      expect(answer.status()).toBe(403);
+      await evil.close();
+    } finally {
+      attacker.close();
+    }
+    const audit = (await service.admin('GET', '/admin/audit')).json();
+    expect(audit.entries.filter((e: any) => e.action === 'reactivate-global')).toEqual([]);
+
+    await service.database.pool.query("UPDATE console_session SET expires_at = now() - interval '1 second'");
+    await page.goto(consoleUrl('/blocks'));
+    expect(new URL(page.url()).pathname).toBe('/console/sign-in');
+    const expired = await post({ cookie: `hsmp_console=${cookie.value}` }, form);
+    expect(expired.statusCode).toBe(401);
+    await expired.body.dump();
+  });
+
+  it('a blacklisted user shows on Overview and Blocks and is reactivated with a reason, audited as from the API', async () => {
+    const number = data[1][0];
+    const codes = [];
+    for (let i = 0; i < 4; i++) codes.push(await collect(number));
+    expect(codes).toEqual(['200', '200', '200', 'HSMP-811']);
+
+    const page = await signedIn();
+    await expect(page.locator('section', { has: page.getByRole('heading', { name: 'Blocks in force' }) }).textContent()).resolves.toContain(
+      'User PBE000001 (production)',
+    );
+    await page.getByRole('navigation').getByRole('link', { name: 'Blocks and allowances' }).click();
+    await page.waitForURL(consoleUrl('/blocks'));
+    const row = page.getByRole('row', { name: /PBE000001/ });
+    await expect(row.textContent()).resolves.toContain('production');
+
+    // An empty reason is refused by the browser and, were it sent, by the server.
+    const flash = await submitWithReason(page, 'Reactivate PBE000001 (production)', 'ticket 4711: planned migration');
+    expect(flash).toBe('Reactivated production:PBE000001.');
+    expect((await service.admin('GET', '/admin/blocks')).json().users).toEqual([]);
+    const audit = (await service.admin('GET', '/admin/audit')).json();
+    expect(audit.entries.find((e: any) => e.action === 'reactivate-user')).toMatchObject({
+      operator: TEST_OPERATOR,
+      reason: 'ticket 4711: planned migration',
+      target: 'production:PBE000001',
+    });
+    expect(await collect(number)).toBe('200');
+  });
+
+  it('asks for a reason: a change without one is refused and changes nothing', async () => {
+    const page = await signedIn();
+    const csrf = await page.locator('input[name=_csrf]').first().inputValue();
+    const [cookie] = await page.context().cookies();
+    const response = await request(consoleUrl('/allowances'), {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: service.adminUrl, cookie: `hsmp_console=${cookie.value}` },
+      body: `_csrf=${csrf}&seatId=PBE000009&limit=50&from=2026-01-01&to=2026-01-02&reason=+`,
+    });
+    expect(response.statusCode).toBe(303);
+    await response.body.dump();
+    await page.goto(consoleUrl('/blocks'));
+    await expect(page.getByRole('alert').textContent()).resolves.toContain('reason: say why');
+    expect((await service.admin('GET', '/admin/allowances')).json().allowances).toEqual([]);
+  });
+
+  it('grants an allowance and revokes it, each with its reason', async () => {
+    const page = await signedIn();
+    await page.goto(consoleUrl('/blocks'));
+    const grant = page.getByRole('form', { name: 'Grant an allowance' });
+    await grant.getByLabel('Seat id').fill('PBE000002');
+    await grant.getByLabel('Environment').selectOption('production');
+    await grant.getByLabel('Daily limit').fill('5000');
+    await grant.getByLabel('From day').fill('2026-12-01');
+    await grant.getByLabel('Through day').fill('2026-12-31');
+    await grant.getByLabel('Reason (for the audit log)').fill('bulk migration of customer X');
+    await grant.getByRole('button', { name: 'Grant' }).click();
+    await page.waitForLoadState();
+    await expect(page.locator('.flash').textContent()).resolves.toMatch(/^Granted PBE000002 a daily limit of 5000 from 2026-12-01 through 2026-12-31/);
+    const [allowance] = (await service.admin('GET', '/admin/allowances')).json().allowances;
+    expect(allowance).toMatchObject({
+      seatId: 'PBE000002',
+      environment: 'production',
+      dailyLimit: 5000,
+      validFrom: '2026-11-30T23:00:00.000Z',
+      validTo: '2026-12-31T23:00:00.000Z',
+      grantedBy: TEST_OPERATOR,
+      reason: 'bulk migration of customer X',
+    });
+
+    const flash = await submitWithReason(page, `Revoke allowance ${allowance.id}`, 'customer X postponed');
+    expect(flash).toBe(`Revoked allowance ${allowance.id}.`);
+    expect((await service.admin('GET', '/admin/allowances')).json().allowances).toEqual([]);
+    const audit = (await service.admin('GET', '/admin/audit')).json();
+    expect(audit.entries.find((e: any) => e.action === 'revoke-allowance')).toMatchObject({ operator: TEST_OPERATOR, reason: 'customer X postponed' });
+  });
+
+  it('every page: no serious accessibility violation (axe-core), nothing from elsewhere, no CSP breach', async () => {
+    const page = await signedIn();
+    for (const path of ['/', '/blocks']) {
+      await page.goto(consoleUrl(path));
+      const response = await request(consoleUrl(path), { headers: { cookie: (await page.context().cookies()).map((c) => `${c.name}=${c.value}`).join('; ') } });
+      expect(response.headers['content-security-policy']).toContain("frame-ancestors 'none'");
+      expect(response.headers['content-security-policy']).toContain("script-src 'self'");
+      await response.body.dump();
+      const violations = (await axeViolations(page)).filter((v) => v.impact === 'serious' || v.impact === 'critical');
+      expect({ path, violations }).toEqual({ path, violations: [] });
+    }
+    const signIn = await newPage();
+    await signIn.goto(consoleUrl('/sign-in'));
+    expect((await axeViolations(signIn)).filter((v) => v.impact === 'serious' || v.impact === 'critical')).toEqual([]);
+    expect(problems).toEqual([]);
+  });
+
+  it('never served a migration key: every key in the database is searched for in every body the browser got', async () => {
+    const cipher = new KeyCipher(Buffer.from(service.env.HSMP_KEY_ENCRYPTION_KEY, 'hex'));
+    const { rows } = await service.database.pool.query<{ enterprise_number: string; environment: string; key_ciphertext: Buffer }>(
+      'SELECT enterprise_number, environment, key_ciphertext FROM migration_key',
+    );
+    const keys = rows.map((r) => cipher.decrypt(r.key_ciphertext, `${r.enterprise_number}/${r.environment}`));
+    expect(keys.length).toBeGreaterThan(0);
+    expect(served.length).toBeGreaterThan(10);
+    for (const { url, body } of served) for (const key of keys) expect({ url, hasKey: body.includes(key) }).toEqual({ url, hasKey: false });
+  });
+});
