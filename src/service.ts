@@ -7,7 +7,8 @@ import { createAdminApp } from './admin/admin-app';
 import { OperatorService } from './operations';
 import { createMetrics } from './admin/metrics';
 import type { CollectionSteps } from './collection/flow';
-import { resolveSmlEndpoints, type Config } from './config/config';
+import type { Config } from './config/config';
+import type { DeploymentFiles } from './config/deployment';
 import type { Environment } from './domain/environment';
 import { drainable } from './http/drain';
 import { createPublicApp, type PublicRequest } from './http/public-app';
@@ -19,15 +20,6 @@ import { KeyCipher, loadKeyEncryptionKey } from './store/key-cipher';
 import { migrate } from './store/migrate';
 import { KeyPreparer, PreparedKeys, Reconciler, SmlClient, SmlHealth } from './sml';
 import { CertificateAuthenticator, CertificateSource, RevocationChecker, TLS12_CIPHERS, TrustStore } from './tls';
-
-/** What the service needs that the configuration does not say: where its certificates are. */
-export interface ServiceFiles {
-  tlsCert: string;
-  tlsKey: string;
-  trustStoreManifest: string;
-  /** The SML of an environment whose SML is not configured: the development SML of a dev-PKI deployment. */
-  smlFallback?: (environment: Environment) => { url: string; certFile: string; keyFile: string; caFile: string };
-}
 
 /** The SML side of a running service; absent with HSMP_SML=off. */
 export interface RunningSml {
@@ -54,23 +46,23 @@ export interface ServiceOptions {
   now?: () => Date;
 }
 
-export async function startService(config: Config, files: ServiceFiles, { logger, now }: ServiceOptions): Promise<RunningService> {
+export async function startService(config: Config, files: DeploymentFiles, { logger, now }: ServiceOptions): Promise<RunningService> {
   const trustStore = await TrustStore.load(files.trustStoreManifest);
-  const revocation = new RevocationChecker({ ...config.revocation, now });
+  const revocation = new RevocationChecker({ ...config.tls.revocation, now });
   const metrics = createMetrics();
   const authenticator = new CertificateAuthenticator({
     trustStore,
     revocation,
-    revocationMode: config.revocation.mode,
+    revocationMode: config.tls.revocation.mode,
     logger,
     now,
     onAnalysisCache: metrics.certificateCache,
   });
-  const certificateSource = new CertificateSource(config.trustedProxies, config.clientCertHeader);
+  const certificateSource = new CertificateSource(config.tls.trustedProxies, config.tls.clientCertHeader);
 
-  const kek = loadKeyEncryptionKey(config.keyEncryptionKey, config.dataDir);
+  const kek = loadKeyEncryptionKey(config.store.keyEncryptionKey, config.store.dataDir);
   if (kek.generated) logger.warn({ file: kek.generated }, 'generated a key-encryption key: instances sharing a database must share HSMP_KEY_ENCRYPTION_KEY');
-  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger, poolSize: config.databasePoolSize });
+  const database = await openDatabase({ databaseUrl: config.store.databaseUrl, dataDir: config.store.dataDir, logger, poolSize: config.store.poolSize });
   const closers: Array<() => unknown> = [() => database.close()];
   try {
     const applied = await migrate(database.pool);
@@ -78,14 +70,14 @@ export async function startService(config: Config, files: ServiceFiles, { logger
     const registry = new ParticipantRegistry(database.pool, new KeyCipher(kek.key), {
       batchesInFlight: database.kind === 'embedded' ? 1 : 2,
       keysPreparedElsewhere: !config.sml.enabled,
-      maxPendingRefusals: config.refusalLogMaxPending,
+      maxPendingRefusals: config.collectionLog.maxPendingRefusals,
       onRefusalsLost: metrics.collectionLogLost,
       logger,
     });
     closers.unshift(() => registry.close());
     await registry.checkKeyEncryptionKey();
 
-    const endpoints = resolveSmlEndpoints(config, files.smlFallback);
+    const endpoints = files.sml;
     const smlClients = new Map<Environment, SmlClient>();
     for (const [environment, endpoint] of endpoints ?? []) {
       const client = new SmlClient(
@@ -101,17 +93,24 @@ export async function startService(config: Config, files: ServiceFiles, { logger
       closers.unshift(() => client.close());
     }
     const smlHealth = new SmlHealth(logger);
-    const keys = new PreparedKeys(registry, endpoints ? new KeyPreparer(smlClients, config.smpId, smlHealth) : undefined, logger);
+    const keys = new PreparedKeys(registry, endpoints ? new KeyPreparer(smlClients, config.peppol.smpId, smlHealth) : undefined, logger);
     let sml: RunningSml | undefined;
     if (endpoints) {
-      const reconciler = new Reconciler(database, smlClients, { smpId: config.smpId, maxShare: config.sml.reconcileMaxShare, health: smlHealth, logger });
+      const reconciler = new Reconciler(database, smlClients, {
+        smpId: config.peppol.smpId,
+        maxShare: config.sml.reconcileMaxShare,
+        health: smlHealth,
+        logger,
+      });
       sml = { keys, reconciler, health: smlHealth, environments: [...smlClients.keys()] };
       metrics.watchSml(smlHealth, sml.environments);
       if (config.sml.reconcileIntervalSeconds > 0)
         closers.unshift(scheduleReconciliation(reconciler, sml.environments, config.sml.reconcileIntervalSeconds, logger));
     }
 
-    const counters: DailyCounters = config.redisUrl ? new RedisCounters(connectRedis(config.redisUrl), logger, config.redisPrefix) : new MemoryCounters();
+    const counters: DailyCounters = config.quota.redisUrl
+      ? new RedisCounters(connectRedis(config.quota.redisUrl), logger, config.quota.redisPrefix)
+      : new MemoryCounters();
     closers.unshift(() => counters.close());
     await counters.ready().catch((error: unknown) => {
       logger.warn({ err: error }, 'redis not reachable at start; queries answer 503 until it is');
@@ -121,7 +120,7 @@ export async function startService(config: Config, files: ServiceFiles, { logger
     closers.unshift(() => {
       policy.stop();
     });
-    const quota = new QuotaGuard(counters, policy, config.limits, logger, now);
+    const quota = new QuotaGuard(counters, policy, config.quota.limits, logger, now);
     metrics.watchBlocks(() => policy.blocksInForce());
 
     const stepsFor = ({ req, requestId, clientIp }: PublicRequest): CollectionSteps => {
@@ -135,7 +134,7 @@ export async function startService(config: Config, files: ServiceFiles, { logger
       return {
         authenticate: (environment) => authenticator.authenticate(presented, environment),
         admit: (ap) => quota.admit(ap, clientIp),
-        servedEnvironments: config.environments,
+        servedEnvironments: config.peppol.environments,
         lookup: (ap, participant, environment) => keys.collect(participant, environment, context(ap)),
         recordRefusal: (ap, error, request) =>
           registry.recordRefusal(context(ap), request.requestedEnvironment, error.participantId ?? request.rawParticipantId, error.code),
@@ -143,8 +142,8 @@ export async function startService(config: Config, files: ServiceFiles, { logger
     };
 
     const publicApp = createPublicApp({
-      smpId: config.smpId,
-      defaultEnvironment: config.environment,
+      smpId: config.peppol.smpId,
+      defaultEnvironment: config.peppol.environment,
       certificateSource,
       stepsFor,
       logger,
@@ -161,7 +160,7 @@ export async function startService(config: Config, files: ServiceFiles, { logger
         minVersion: 'TLSv1.2',
         ciphers: TLS12_CIPHERS,
         // A client that opens a connection and says nothing must not hold it for Node's 120 s.
-        handshakeTimeout: config.tlsHandshakeTimeoutMs,
+        handshakeTimeout: config.publicListener.handshakeTimeoutMs,
       },
       publicApp,
     );
@@ -174,25 +173,34 @@ export async function startService(config: Config, files: ServiceFiles, { logger
     publicServer.requestTimeout = 30_000;
     // Bounded, and below the process's open-file limit, so that a flood of idle sockets on the
     // public port cannot take the admin listener's file descriptors too.
-    publicServer.maxConnections = config.maxConnections.public;
+    publicServer.maxConnections = config.publicListener.maxConnections;
     const publicDrain = drainable(publicServer, 'secureConnection');
-    await listen(publicServer, config.port, config.host);
+    await listen(publicServer, config.publicListener.port, config.publicListener.host);
     closers.unshift(() => publicDrain.close());
 
     const operations = new OperatorService({
       database,
       policy,
       counters,
-      limits: config.limits,
-      import: { maxDeactivateShare: config.importMaxDeactivateShare, maxBytes: config.importMaxBytes },
+      limits: config.quota.limits,
+      import: config.imports,
       sml,
       now: now ?? (() => new Date()),
     });
-    const adminApp = createAdminApp({ config, database, counters, operations, metrics, logger, sml });
+    const adminApp = createAdminApp({
+      operators: config.admin.operators,
+      quotaStore: config.quota.redisUrl ? 'redis' : 'memory',
+      database,
+      counters,
+      operations,
+      metrics,
+      logger,
+      sml,
+    });
     const adminServer = http.createServer(adminApp);
-    adminServer.maxConnections = config.maxConnections.admin;
+    adminServer.maxConnections = config.admin.maxConnections;
     const adminDrain = drainable(adminServer, 'connection');
-    await listen(adminServer, config.adminPort, config.adminHost);
+    await listen(adminServer, config.admin.port, config.admin.host);
     closers.unshift(() => adminDrain.close());
 
     return {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import type { Config } from '../config/config';
+import type { AdminOperator } from '../config/config';
 import { HsmpError, ServiceError } from '../domain/errors';
 import type { Logger } from '../log';
 import { ADMIN_PREFIX, mountPath, parseEnterpriseNumber, parseInput, ROUTES, type OperatorService } from '../operations';
@@ -17,7 +17,9 @@ export { ADMIN_PREFIX };
 export const OPENAPI_DOCUMENT = path.resolve(__dirname, '..', '..', '..', 'openapi', 'hsmp-mtci.openapi.json');
 
 export interface AdminAppOptions {
-  config: Config;
+  operators: AdminOperator[];
+  /** Where the daily counters are kept, for readiness. */
+  quotaStore: 'redis' | 'memory';
   database: Database;
   counters: DailyCounters;
   operations: OperatorService;
@@ -34,7 +36,7 @@ export interface AdminAppOptions {
  * transaction as the change.
  */
 export function createAdminApp(options: AdminAppOptions): express.Express {
-  const { config, database, counters, metrics, logger } = options;
+  const { database, counters, metrics, logger } = options;
   const pool = database.pool;
   const app = express();
   app.disable('x-powered-by');
@@ -49,7 +51,7 @@ export function createAdminApp(options: AdminAppOptions): express.Express {
         () => 'unavailable',
       ),
       counters.ready().then(
-        () => (config.redisUrl ? 'ok' : 'not used (in-memory counters)'),
+        () => (options.quotaStore === 'redis' ? 'ok' : 'not used (in-memory counters)'),
         () => 'unavailable',
       ),
     ]);
@@ -71,7 +73,7 @@ export function createAdminApp(options: AdminAppOptions): express.Express {
   });
 
   const admin = express.Router();
-  admin.use(operatorAuth(config.adminOperators));
+  admin.use(operatorAuth(options.operators));
   admin.use(express.json({ limit: '64kb' }));
   const operatorOf = (res: Response): string => (res.locals as { operator: string }).operator;
   const operations = options.operations;
