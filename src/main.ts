@@ -63,8 +63,7 @@ async function main(): Promise<void> {
     },
     'hsmp-mtci started',
   );
-  // After the log lines, so that the walkthrough is the last thing on the screen.
-  if (dev && primary) logger.flush(() => process.stdout.write(dev.walkthrough({ publicUrl: service.publicUrl, adminUrl: service.adminUrl })));
+  if (dev && primary) process.stdout.write(dev.walkthrough({ publicUrl: service.publicUrl, adminUrl: service.adminUrl }));
 
   onStop(logger, async () => {
     await service.close();
@@ -87,7 +86,6 @@ function runPrimary(config: Config, logger: Logger, closeDev: () => Promise<void
     logger.info({ workers: config.cluster.workers }, 'hsmp-mtci started');
     const host = (h: string) => (h === '0.0.0.0' ? '127.0.0.1' : h);
     if (dev) {
-      logger.flush();
       process.stdout.write(
         dev.walkthrough({
           publicUrl: `https://localhost:${config.publicListener.port}`,

@@ -131,6 +131,15 @@ const readSml = settings({
   /** 0: only on demand. */
   reconcileIntervalSeconds: ['HSMP_SML_RECONCILE_INTERVAL', nonNegativeInt(3600, 'seconds')],
   reconcileMaxShare: ['HSMP_SML_RECONCILE_MAX_SHARE', share(0.1)],
+  /** The hours over which the reconciliation's share valve adds up what unforced runs marked. */
+  reconcileWindowHours: ['HSMP_SML_RECONCILE_WINDOW_HOURS', positiveInt(24)],
+  /** SML calls in flight during a bulk preparation. */
+  prepareConcurrency: ['HSMP_SML_PREPARE_CONCURRENCY', positiveInt(4).refine((n) => n <= 64, { error: 'expected at most 64 calls in flight' })],
+});
+
+/** Server-side jobs: one whose instance has not renewed its lease for this long is abandoned (its instance died). */
+const readJobs = settings({
+  leaseSeconds: ['HSMP_JOB_LEASE_SECONDS', positiveInt(30)],
 });
 
 /** The CBE import: a run that would deactivate more than this share of the registry needs --force. */
@@ -184,6 +193,7 @@ export const CONFIG_VARIABLES = [
   readStore,
   readCollectionLog,
   readSml,
+  readJobs,
   readImports,
   readLog,
   readCluster,
@@ -199,6 +209,7 @@ export function loadConfig(env: NodeJS.ProcessEnv) {
     store: readStore(env),
     collectionLog: readCollectionLog(env),
     sml: readSml(env),
+    jobs: readJobs(env),
     imports: readImports(env),
     log: readLog(env),
     cluster: readCluster(env),

@@ -190,9 +190,9 @@ async function startMain(env: NodeJS.ProcessEnv): Promise<RunningMain> {
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-  // The walkthrough is the last thing a start prints, after the "started" line; its last line a collection.
+  // Started, and the walkthrough printed: its seven commands (an export, four collections, Migrate, reconcile).
   await waitFor(
-    () => /hsmp-mtci started[\s\S]*\n {2}curl [^\n]*\n$/.test(stdout) || child.exitCode !== null,
+    () => (stdout.includes('"msg":"hsmp-mtci started"') && (stdout.match(/^ {2}\S/gm) ?? []).length >= 7) || child.exitCode !== null,
     270_000,
     () => stdout + stderr,
   );
