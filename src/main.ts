@@ -4,10 +4,11 @@ import { ConfigError, loadConfig, type Config } from './config/config';
 import { resolveDeployment, type DeploymentFiles } from './config/deployment';
 import { createLogger, type Logger } from './log';
 import type { DevelopmentDeployment } from './dev/development-deployment';
-import { startService } from './service';
 
 const SHUTDOWN_GRACE_MS = 10_000;
 const PARENT_CHECK_MS = 1_000;
+/** Whoever started this process (npm, under `npm start`), before anything could have killed it. */
+const STARTED_BY = process.ppid;
 
 /**
  * Start-up. A production deployment when anything of one is configured (and then all of it
@@ -48,6 +49,8 @@ async function main(): Promise<void> {
     runPrimary(config, logger, closeDev, dev);
     return;
   }
+  // Loaded after the configuration is known to be good: a refused one exits without loading it.
+  const { startService } = await import('./service');
   const service = await startService(config, files, { logger }).catch(async (error: unknown) => {
     await closeDev();
     throw error;
@@ -138,9 +141,8 @@ function onStop(logger: Logger, close: () => Promise<void>): void {
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
   if (process.env.npm_lifecycle_event && !cluster.isWorker) {
-    const parent = process.ppid;
     setInterval(() => {
-      if (process.ppid !== parent) void stop('npm, its parent, is gone');
+      if (process.ppid !== STARTED_BY) void stop('npm, its parent, is gone');
     }, PARENT_CHECK_MS).unref();
   }
 }

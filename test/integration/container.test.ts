@@ -146,13 +146,13 @@ describe('the container path', () => {
         try {
           const composeCheck = hsmp.healthcheck!.test.slice(1).map((arg) => arg.replace('9090', String(adminPort)));
           const healthy = () =>
-            spawnSync(composeCheck[0] === 'node' ? process.execPath : composeCheck[0], composeCheck.slice(1), { timeout: 10_000 }).status === 0;
+            spawnSync(composeCheck[0] === 'node' ? process.execPath : composeCheck[0], composeCheck.slice(1), { timeout: 60_000 }).status === 0;
           const deadline = Date.now() + 240_000;
           while (!healthy()) {
             if (child.exitCode !== null || Date.now() > deadline) throw new Error(`not healthy (exit ${child.exitCode}):\n${output}`);
             await new Promise((r) => setTimeout(r, 500));
           }
-          const imageCheck = spawnSync('sh', ['-c', healthcheck], { env: { PATH: process.env.PATH, HSMP_ADMIN_PORT: String(adminPort) }, timeout: 10_000 });
+          const imageCheck = spawnSync('sh', ['-c', healthcheck], { env: { PATH: process.env.PATH, HSMP_ADMIN_PORT: String(adminPort) }, timeout: 60_000 });
           expect(imageCheck.status).toBe(0);
           expect(JSON.parse(output.split('\n')[0])).toMatchObject({ deployment: 'production', environments: ['test'] });
         } finally {

@@ -13,7 +13,7 @@ const MAIN = path.join(ROOT, 'dist', 'src', 'main.js');
 
 /** `node dist/src/main.js` as a supervisor runs it; exits before listening when the configuration is wrong. */
 function runMain(env: NodeJS.ProcessEnv) {
-  return spawnSync(process.execPath, [MAIN], { env: { PATH: process.env.PATH, ...env }, encoding: 'utf8', timeout: 30_000 });
+  return spawnSync(process.execPath, [MAIN], { env: { PATH: process.env.PATH, ...env }, encoding: 'utf8', timeout: 120_000 });
 }
 
 describe('the real entry point refuses what is not a deployment', () => {
@@ -31,15 +31,19 @@ describe('the real entry point refuses what is not a deployment', () => {
     HSMP_SML_KEY_PRODUCTION: pki.clientKey('smp-production'),
   };
 
-  it.each(Object.keys(production))('a production configuration without %s exits 1 with one line naming it', (missing) => {
-    const env: NodeJS.ProcessEnv = { ...production, HSMP_ENVIRONMENTS: 'test,production', [missing]: '' };
-    const run = runMain(env);
-    expect(run.status).toBe(1);
-    expect(run.stdout).toBe('');
-    expect(run.stderr).toMatch(
-      new RegExp(`^hsmp-mtci: configuration error: ${missing}: missing \\(.* are set, so this is a production deployment[^\\n]*\\)\\n$`),
-    );
-  });
+  it.each(Object.keys(production))(
+    'a production configuration without %s exits 1 with one line naming it',
+    (missing) => {
+      const env: NodeJS.ProcessEnv = { ...production, HSMP_ENVIRONMENTS: 'test,production', [missing]: '' };
+      const run = runMain(env);
+      expect(run.status).toBe(1);
+      expect(run.stdout).toBe('');
+      expect(run.stderr).toMatch(
+        new RegExp(`^hsmp-mtci: configuration error: ${missing}: missing \\(.* are set, so this is a production deployment[^\\n]*\\)\\n$`),
+      );
+    },
+    150_000,
+  );
 
   it.each([
     // The blocker this replaces: a certificate and an environment, no trust store, became a development deployment.
@@ -48,13 +52,17 @@ describe('the real entry point refuses what is not a deployment', () => {
     [{ HSMP_DEPLOYMENT: 'production' }, /a development deployment is refused \(HSMP_DEPLOYMENT=production\)/],
     [{ HSMP_PORT: 'abc' }, /^HSMP_PORT: /],
     [{ ...production, HSMP_TRUSTSTORE: __filename, HSMP_SML: 'off' }, /^trust store .*: /],
-  ])('%j exits 1 with one line on stderr', (env, message) => {
-    const run = runMain(env);
-    expect(run.status).toBe(1);
-    const lines = run.stderr.trim().split('\n');
-    expect(lines).toHaveLength(1);
-    expect(lines[0].replace(/^hsmp-mtci: (configuration error: )?/, '')).toMatch(message);
-  });
+  ])(
+    '%j exits 1 with one line on stderr',
+    (env, message) => {
+      const run = runMain(env);
+      expect(run.status).toBe(1);
+      const lines = run.stderr.trim().split('\n');
+      expect(lines).toHaveLength(1);
+      expect(lines[0].replace(/^hsmp-mtci: (configuration error: )?/, '')).toMatch(message);
+    },
+    150_000,
+  );
 });
 
 /**
@@ -142,25 +150,26 @@ describe('the development deployment', () => {
   );
 
   it(
-    'stops when the npm process that started it is killed, and frees its ports',
+    'stops when the `npm start` that started it is killed, with a last "stopped" line, and frees its ports',
     async () => {
       await server?.stop();
       server = undefined;
-      // A parent that is SIGKILLed (as `timeout` or a supervisor does to npm) cannot forward anything.
-      const parent = spawn(
-        process.execPath,
-        ['-e', `require('node:child_process').spawn(process.execPath, [${JSON.stringify(MAIN)}], { stdio: 'inherit' }); setInterval(() => {}, 1000);`],
-        { env: { ...env, npm_lifecycle_event: 'start' }, stdio: ['ignore', 'pipe', 'pipe'] },
-      );
-      started.push(parent);
+      // npm itself (its prestart build skipped: dist is built). On SIGTERM npm and its shell exit
+      // and node, their grandchild, is left to init: it has to notice on its own.
+      const npm = spawn('npm', ['start', '--ignore-scripts'], {
+        cwd: ROOT,
+        env: { ...env, npm_config_update_notifier: 'false' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      started.push(npm);
       let output = '';
-      parent.stdout.on('data', (d: Buffer) => (output += d.toString()));
+      npm.stdout.on('data', (d: Buffer) => (output += d.toString()));
       await waitFor(
         () => output.includes('hsmp-mtci started'),
         START_MS - 30_000,
         () => output,
       );
-      parent.kill('SIGKILL');
+      npm.kill('SIGTERM');
       await waitFor(
         () => output.includes('"msg":"stopped"'),
         15_000,

@@ -57,9 +57,16 @@ describe('configuration', () => {
   });
 
   it('SML: on by default, its behaviour in the sml slice, bad values refused', () => {
-    expect(loadConfig({}).sml).toEqual({ enabled: true, timeoutMs: 10_000, reconcileIntervalSeconds: 3600, reconcileMaxShare: 0.1 });
+    expect(loadConfig({}).sml).toEqual({
+      enabled: true,
+      timeoutMs: 10_000,
+      reconcileIntervalSeconds: 3600,
+      reconcileMaxShare: 0.1,
+      reconcileWindowHours: 24,
+      prepareConcurrency: 4,
+    });
     const config = loadConfig({ HSMP_SML_TIMEOUT_MS: '2500', HSMP_SML_RECONCILE_INTERVAL: '0', HSMP_SML_RECONCILE_MAX_SHARE: '0.25', HSMP_SML: 'off' });
-    expect(config.sml).toEqual({ enabled: false, timeoutMs: 2500, reconcileIntervalSeconds: 0, reconcileMaxShare: 0.25 });
+    expect(config.sml).toMatchObject({ enabled: false, timeoutMs: 2500, reconcileIntervalSeconds: 0, reconcileMaxShare: 0.25 });
     for (const [env, message] of [
       [{ HSMP_SML: 'maybe' }, /^HSMP_SML: expected on or off/],
       [{ HSMP_SML_RECONCILE_MAX_SHARE: '2' }, /^HSMP_SML_RECONCILE_MAX_SHARE: /],
