@@ -46,12 +46,12 @@ function image() {
   return { env, cmd, workdir, healthcheck };
 }
 
-/** NAME=value lines of an env file; `# NAME=` lines are documented but unset. */
+/** NAME=value lines of an env file; `# NAME=` lines are documented but unset (further-indented ones are examples). */
 function envFile(text: string): { set: Record<string, string>; documented: Set<string> } {
   const set: Record<string, string> = {};
   const documented = new Set<string>();
   for (const line of text.split('\n')) {
-    const match = /^(#\s*)?([A-Z][A-Z0-9_]*)=(.*)$/.exec(line.trim());
+    const match = /^(# ?)?([A-Z][A-Z0-9_]*)=(.*)$/.exec(line);
     if (!match) continue;
     documented.add(match[2]);
     if (!match[1]) set[match[2]] = match[3];
