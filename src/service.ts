@@ -4,7 +4,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { createAdminApp } from './admin/admin-app';
-import { OperatorService } from './operations';
+import { LogRetention, OperatorService } from './operations';
 import { createMetrics } from './admin/metrics';
 import type { CollectionSteps } from './collection/flow';
 import type { Config } from './config/config';
@@ -96,7 +96,7 @@ export async function startService(config: Config, files: DeploymentFiles, { log
       closers.unshift(() => client.close());
     }
     const smlHealth = new SmlHealth(logger);
-    const keys = new PreparedKeys(registry, endpoints ? new KeyPreparer(smlClients, config.peppol.smpId, smlHealth) : undefined, logger);
+    const keys = new PreparedKeys(registry, endpoints ? new KeyPreparer(smlClients, config.peppol.smpId, smlHealth) : undefined);
     let sml: RunningSml | undefined;
     if (endpoints) {
       const reconciliation = new Reconciliation(database, smlClients, {
@@ -128,6 +128,8 @@ export async function startService(config: Config, files: DeploymentFiles, { log
     await counters.ready().catch((error: unknown) => {
       logger.warn({ err: error }, 'redis not reachable at start; queries answer 503 until it is');
     });
+    const retention = new LogRetention(database.pool, { retentionDays: config.collectionLog.retentionDays, now: now ?? (() => new Date()), logger });
+    closers.unshift(retention.schedule());
     const policy = new QuotaPolicy(database.pool, logger);
     await policy.start();
     closers.unshift(() => {
@@ -138,8 +140,10 @@ export async function startService(config: Config, files: DeploymentFiles, { log
 
     const stepsFor = ({ req, requestId, clientIp }: PublicRequest): CollectionSteps => {
       const presented = certificateSource.fromRequest(req);
+      const requestedAt = new Date();
       const context = (ap: { seatId: string; fingerprint: string }): CollectionContext => ({
         requestId,
+        requestedAt,
         seatId: ap.seatId,
         fingerprint: ap.fingerprint,
         clientIp,

@@ -113,9 +113,11 @@ const readStore = settings({
   poolSize: ['HSMP_DB_POOL_SIZE', positiveInt(10)],
 });
 
-/** The collection log: refusals waiting for it at most; beyond, a refusal is answered 503. */
+/** The collection log: refusals waiting for it at most (beyond, a refusal is answered 503), and how long it is kept. */
 const readCollectionLog = settings({
   maxPendingRefusals: ['HSMP_REFUSAL_LOG_MAX_PENDING', positiveInt(10_000)],
+  /** Collection-log days older than this are dropped (SPEC §5). */
+  retentionDays: ['HSMP_LOG_RETENTION_DAYS', positiveInt(400)],
 });
 
 /** The SML's behaviour (SPEC §8 / §9); its endpoints are the deployment's (./deployment). */

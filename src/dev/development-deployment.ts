@@ -76,7 +76,7 @@ export async function startDevelopmentDeployment({ env, config, logger, primary 
           smpId: config.peppol.smpId,
           port: dev.smlPort,
           delayMs: dev.smlDelayMs,
-          statePath: path.join(config.store.dataDir, 'dev-sml.json'),
+          statePath: path.join(config.store.dataDir, 'dev-sml.journal'),
         });
       }
       sml = new Map(config.peppol.environments.map((environment) => [environment, devSmlEndpoint(dev.pkiDir, devSmlUrl, environment)]));

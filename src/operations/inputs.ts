@@ -44,7 +44,11 @@ export const INPUTS = {
     .refine((g) => Date.parse(g.to) > Date.parse(g.from), { error: '"to" must be after "from"' }),
   allowanceId: z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER),
   withReason: z.object({ reason }).default({}),
-  usage: z.object({ day: day.optional() }),
+  usage: z.object({
+    day: day.optional(),
+    limit: z.coerce.number().int().min(1).max(1000).default(50),
+    offset: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0),
+  }),
   seed: z.object({ datasets: z.number().int().min(1).max(MAX_DATASETS).default(1), reason }).default({ datasets: 1 }),
   importKbo: z.object({ force: z.enum(['true', 'false']).default('false'), reason }),
   logQuery: z.object({

@@ -1,7 +1,6 @@
 import type { MigrationRecord } from '../domain/migration-record';
 import type { Environment } from '../domain/environment';
 import { HsmpError } from '../domain/errors';
-import type { Logger } from '../log';
 import type { BelgianParticipant } from '../participants/participant-id';
 import type { CollectionContext, ParticipantRegistry } from '../participants/registry';
 import type { KeyPreparer } from './preparer';
@@ -25,7 +24,6 @@ export class PreparedKeys {
   constructor(
     private readonly registry: ParticipantRegistry,
     private readonly preparer: KeyPreparer | undefined,
-    private readonly logger: Logger,
   ) {}
 
   async collect(participant: BelgianParticipant, environment: Environment, context: CollectionContext): Promise<MigrationRecord> {
@@ -33,14 +31,12 @@ export class PreparedKeys {
     if (prepared || !this.preparer) return record;
     try {
       await this.preparer.prepare(participant, environment, record.migrationKey);
+      await this.registry.markPrepared(record, context);
     } catch (error) {
-      const outcome = error instanceof HsmpError ? error.code : 'HSMP-999';
-      this.registry.settlePendingCollection(participant, context.requestId, outcome).catch((err: unknown) => {
-        this.logger.warn({ err, requestId: context.requestId }, 'could not record the outcome of a collection');
-      });
+      // The row says SML-PENDING: it gets the outcome this request is answered.
+      this.registry.recordAnswer(context, environment, participant, error);
       throw error;
     }
-    await this.registry.markPrepared(record, context.requestId);
     return record;
   }
 
