@@ -53,6 +53,15 @@ const readPublicListener = settings({
   // Below a common 1024 open-file limit, with room for the admin listener, pools and files.
   maxConnections: ['HSMP_MAX_CONNECTIONS', positiveInt(900)],
   handshakeTimeoutMs: ['HSMP_TLS_HANDSHAKE_TIMEOUT_MS', positiveInt(10_000)],
+  // The limits on one client (see docs/deployment/public-listener-limits.md).
+  /** Connections from one client address at a time (trusted proxies exempt). */
+  maxConnectionsPerIp: ['HSMP_MAX_CONNECTIONS_PER_IP', positiveInt(100)],
+  /** After the handshake, until a request's headers are in. */
+  headersTimeoutMs: ['HSMP_HEADERS_TIMEOUT_MS', positiveInt(5_000)],
+  /** A whole request, headers and body. */
+  requestTimeoutMs: ['HSMP_REQUEST_TIMEOUT_MS', positiveInt(10_000)],
+  /** An idle kept-alive connection. */
+  keepAliveTimeoutMs: ['HSMP_KEEP_ALIVE_TIMEOUT_MS', positiveInt(5_000)],
 });
 
 /** Client certificates: revocation checking, and the proxies allowed to pass one in a header. */
@@ -130,6 +139,8 @@ const readSml = settings({
       .transform((v) => v === 'on'),
   ],
   timeoutMs: ['HSMP_SML_TIMEOUT_MS', positiveInt(10_000)],
+  /** Calls waiting for one environment's SML at most; beyond, a call fails at once (503). */
+  maxInFlight: ['HSMP_SML_MAX_IN_FLIGHT', positiveInt(64)],
   /** 0: only on demand. */
   reconcileIntervalSeconds: ['HSMP_SML_RECONCILE_INTERVAL', nonNegativeInt(3600, 'seconds')],
   reconcileMaxShare: ['HSMP_SML_RECONCILE_MAX_SHARE', share(0.1)],
@@ -161,7 +172,7 @@ const readCluster = settings({
 });
 
 export type PeppolSettings = ReturnType<typeof peppolSettings>;
-export type PublicListenerSettings = ReturnType<typeof readPublicListener>;
+export type PublicListenerSettings = ReturnType<typeof publicListenerSettings>;
 export type TlsSettings = ReturnType<typeof tlsSettings>;
 export type QuotaSettings = ReturnType<typeof readQuota>;
 export type AdminSettings = ReturnType<typeof readAdmin>;
@@ -177,6 +188,12 @@ function peppolSettings(env: NodeJS.ProcessEnv) {
     throw new ConfigError(`HSMP_ENVIRONMENTS: must include HSMP_ENVIRONMENT (${read.environment})`);
   }
   return { ...read, environments };
+}
+
+function publicListenerSettings(env: NodeJS.ProcessEnv) {
+  const read = readPublicListener(env);
+  // Node refuses a headers timeout longer than the request timeout.
+  return { ...read, requestTimeoutMs: Math.max(read.requestTimeoutMs, read.headersTimeoutMs) };
 }
 
 function tlsSettings(env: NodeJS.ProcessEnv) {
@@ -204,7 +221,7 @@ export const CONFIG_VARIABLES = [
 export function loadConfig(env: NodeJS.ProcessEnv) {
   const config = {
     peppol: peppolSettings(env),
-    publicListener: readPublicListener(env),
+    publicListener: publicListenerSettings(env),
     tls: tlsSettings(env),
     quota: readQuota(env),
     admin: readAdmin(env),
