@@ -60,6 +60,7 @@ describe('configuration', () => {
     expect(loadConfig({}).sml).toEqual({
       enabled: true,
       timeoutMs: 10_000,
+      maxInFlight: 64,
       reconcileIntervalSeconds: 3600,
       reconcileMaxShare: 0.1,
       reconcileWindowHours: 24,
