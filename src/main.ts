@@ -1,111 +1,83 @@
 #!/usr/bin/env node
 import cluster from 'node:cluster';
-import path from 'node:path';
-import { ConfigError, loadConfig, resolveSmlEndpoints, type Config } from './config/config';
+import { ConfigError, loadConfig, type Config } from './config/config';
+import { resolveDeployment, type DeploymentFiles } from './config/deployment';
 import { createLogger, type Logger } from './log';
-import { datasetNumbers } from './participants/datasets';
-import { seedDatasets } from './participants/enterprise-repository';
-import { devPkiPaths, ensureDevPki } from './dev/dev-pki';
-import { startRevocationResponder, type RevocationResponder } from './dev/revocation-responder';
-import { startService, type ServiceFiles } from './service';
-import type { DevSml } from './dev/dev-sml';
-import { devMigrateCommand, devSmlEndpoint, startDevSmlForDevPki } from './dev/dev-sml-wiring';
+import type { DevelopmentDeployment } from './dev/development-deployment';
 
 const SHUTDOWN_GRACE_MS = 10_000;
+const PARENT_CHECK_MS = 1_000;
+/** Whoever started this process (npm, under `npm start`), before anything could have killed it. */
+const STARTED_BY = process.ppid;
 
 /**
- * Start-up. One process by default; with HSMP_WORKERS=N the primary prepares what is shared
- * (dev PKI and its responder) and forks N workers that share the listeners' ports.
+ * Start-up. A production deployment when anything of one is configured (and then all of it
+ * must be); a development deployment, loaded from src/dev only then, when nothing is. One
+ * process by default; with HSMP_WORKERS=N the primary prepares what is shared and forks N
+ * workers that share the listeners' ports.
  */
 async function main(): Promise<void> {
   let config: Config;
+  let deployment: ReturnType<typeof resolveDeployment>;
   try {
     config = loadConfig(process.env);
+    deployment = resolveDeployment(process.env, config);
   } catch (error) {
     return fail(error);
   }
-  const logger = createLogger(config.logLevel);
-  const usesDevPki = !config.tlsCertFile || !config.trustStoreManifest;
-  const isWorker = cluster.isWorker;
-
-  let responder: RevocationResponder | undefined;
-  let devSml: DevSml | undefined;
-  const devSmlBaseUrl = `https://localhost:${config.devSmlPort}`;
-  const files: ServiceFiles = { tlsCert: config.tlsCertFile ?? '', tlsKey: config.tlsKeyFile ?? '', trustStoreManifest: config.trustStoreManifest ?? '' };
-  if (usesDevPki) {
-    const revocationBaseUrl = `http://127.0.0.1:${config.devRevocationPort}`;
-    const index = await ensureDevPki({ dir: config.devPkiDir, revocationBaseUrl });
-    const dev = devPkiPaths(config.devPkiDir);
-    files.tlsCert ||= dev.serverCert;
-    files.tlsKey ||= dev.serverKey;
-    files.trustStoreManifest ||= dev.manifest;
-    if (!isWorker && config.revocation.mode !== 'off') {
-      responder = await startRevocationResponder(config.devPkiDir, index, { host: '127.0.0.1', port: config.devRevocationPort });
-    }
-    // The development SML plays the SML of every environment whose SML is not configured.
-    const smlUnconfigured = config.environments.some((e) => !config.sml.endpoints[e]?.url);
-    if (config.sml.enabled && smlUnconfigured) {
-      if (!isWorker) {
-        devSml = await startDevSmlForDevPki({
-          pkiDir: config.devPkiDir,
-          index,
-          smpId: config.smpId,
-          port: config.devSmlPort,
-          delayMs: config.devSmlDelayMs,
-          statePath: path.join(config.dataDir, 'dev-sml.journal'),
-        });
-      }
-      files.smlFallback = (environment) => devSmlEndpoint(config.devPkiDir, devSmlBaseUrl, environment);
-    }
+  const primary = !cluster.isWorker;
+  let logger: Logger;
+  let files: DeploymentFiles;
+  let dev: DevelopmentDeployment | undefined;
+  if (deployment.kind === 'development') {
+    const development = await import('./dev/development-deployment');
+    logger = createLogger(config.log.level, development.logDestination());
+    if (primary) logger.warn({ deployment: 'development' }, development.FIRST_LOG_LINE);
+    dev = await development.startDevelopmentDeployment({ env: process.env, config, logger, primary });
+    config = dev.config;
+    files = dev.files;
+  } else {
+    logger = createLogger(config.log.level);
+    if (primary) logger.info({ deployment: 'production', environments: config.peppol.environments }, 'production deployment');
+    files = deployment.files;
   }
-  try {
-    resolveSmlEndpoints(config, files.smlFallback);
-  } catch (error) {
-    await responder?.close();
-    await devSml?.close();
-    return fail(error);
-  }
-  const closeDevServices = async () => {
-    await responder?.close();
-    await devSml?.close();
+  const closeDev = async () => {
+    await dev?.close();
   };
-  if (!isWorker && config.workers > 1) {
-    runPrimary(config, logger, closeDevServices, usesDevPki);
+
+  if (primary && config.cluster.workers > 1) {
+    runPrimary(config, logger, closeDev, dev);
     return;
   }
-
+  // Loaded after the configuration is known to be good: a refused one exits without loading it.
+  const { startService } = await import('./service');
   const service = await startService(config, files, { logger }).catch(async (error: unknown) => {
-    await closeDevServices();
+    await closeDev();
     throw error;
   });
-  if (service.database.kind === 'embedded') {
-    const client = await service.database.pool.connect();
-    await seedDatasets(client, [datasetNumbers(1)]).finally(() => {
-      client.release();
-    });
-  }
+  await dev?.seedDemoOnce(service);
   logger.info(
     {
       public: service.publicUrl,
       admin: service.adminUrl,
       database: service.database.kind,
-      quotas: config.redisUrl ? 'redis' : 'memory',
+      quotas: config.quota.redisUrl ? 'redis' : 'memory',
       worker: cluster.worker?.id,
     },
     'hsmp-mtci started',
   );
-  if (usesDevPki && !isWorker) printHowToCall(config, service.publicUrl, devSml ? devSmlBaseUrl : undefined);
+  if (dev && primary) process.stdout.write(dev.walkthrough({ publicUrl: service.publicUrl, adminUrl: service.adminUrl }));
 
   onStop(logger, async () => {
     await service.close();
-    await closeDevServices();
+    await closeDev();
   });
 }
 
-function runPrimary(config: Config, logger: Logger, closeDevServices: () => Promise<void>, usesDevPki: boolean): void {
+function runPrimary(config: Config, logger: Logger, closeDev: () => Promise<void>, dev: DevelopmentDeployment | undefined): void {
   let stopping = false;
   const fork = () => cluster.fork();
-  for (let i = 0; i < config.workers; i++) fork();
+  for (let i = 0; i < config.cluster.workers; i++) fork();
   cluster.on('exit', (worker, code, signal) => {
     if (stopping) return;
     logger.error({ worker: worker.id, code, signal }, 'worker died; starting another');
@@ -113,7 +85,17 @@ function runPrimary(config: Config, logger: Logger, closeDevServices: () => Prom
   });
   let listening = 0;
   cluster.on('listening', () => {
-    if (++listening === config.workers * 2 && usesDevPki) printHowToCall(config, `https://localhost:${config.port}`);
+    if (++listening !== config.cluster.workers * 2) return;
+    logger.info({ workers: config.cluster.workers }, 'hsmp-mtci started');
+    const host = (h: string) => (h === '0.0.0.0' ? '127.0.0.1' : h);
+    if (dev) {
+      process.stdout.write(
+        dev.walkthrough({
+          publicUrl: `https://localhost:${config.publicListener.port}`,
+          adminUrl: `http://${host(config.admin.host)}:${config.admin.port}`,
+        }),
+      );
+    }
   });
   onStop(logger, async () => {
     stopping = true;
@@ -133,55 +115,36 @@ function runPrimary(config: Config, logger: Logger, closeDevServices: () => Prom
           }),
       ),
     );
-    await closeDevServices();
+    await closeDev();
   });
 }
 
-/** SIGTERM / SIGINT: stop accepting, finish in-flight work, close pools; exit within 10 s. */
+/**
+ * SIGTERM / SIGINT: stop accepting, finish in-flight work, close pools; exit within 10 s with a
+ * last "stopped" line. Started by an npm script, the service also stops when npm goes (killed,
+ * or a supervisor's `timeout`): node is npm's child and would otherwise keep the ports.
+ */
 function onStop(logger: Logger, close: () => Promise<void>): void {
   let stopping = false;
-  const stop = async (signal: string) => {
+  const stop = async (reason: string) => {
     if (stopping) return;
     stopping = true;
-    logger.info({ signal }, 'shutting down: finishing in-flight requests');
+    logger.info({ reason }, 'shutting down: finishing in-flight requests');
     setTimeout(() => {
       logger.error('shutdown took longer than 10 s; exiting');
       process.exit(1);
     }, SHUTDOWN_GRACE_MS).unref();
     await close();
+    logger.info({ reason }, 'stopped');
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
-}
-
-function printHowToCall(config: Config, publicUrl: string, devSmlBaseUrl?: string): void {
-  const dev = devPkiPaths(config.devPkiDir);
-  const example = datasetNumbers(1)[1][0];
-  const collect = `curl --cacert ${dev.serverCa} --cert ${dev.clientCert('ap-production')} --key ${dev.clientKey('ap-production')} -H 'Accept: application/json' ${publicUrl}/hermes-rw/migrationKey/0208:${example}`;
-  const lines = [
-    '',
-    'hsmp-mtci is running as a test deployment (development PKI, demo dataset 1).',
-    'Collect a migration key with the production access point certificate:',
-    '',
-    `  ${collect}`,
-    '',
-    `Other certificates (every case of SPEC §2): ${dev.clientCert('ap-production').replace('ap-production', '<case>')}`,
-    `Admin API: http://${config.adminHost}:${config.adminPort} (set HSMP_ADMIN_TOKENS to use it)`,
-    '',
-  ];
-  if (devSmlBaseUrl) {
-    lines.push(
-      `The development SML answers on ${devSmlBaseUrl}. Complete a migration as the new SMP (certificate smp-new):`,
-      `collect the key, hand it to the SML with Migrate, then reconcile; the next collection answers HSMP-013.`,
-      '',
-      `  KEY=$(${collect} -sS | node -pe 'JSON.parse(require("fs").readFileSync(0, "utf8")).migrationKey')`,
-      `  ${devMigrateCommand(config.devPkiDir, devSmlBaseUrl, config.environment, `0208:${example}`)}`,
-      `  HSMP_ADMIN_TOKEN=<your token> npx hsmp-admin sml reconcile --force --reason 'dev migration'`,
-      '',
-    );
+  if (process.env.npm_lifecycle_event && !cluster.isWorker) {
+    setInterval(() => {
+      if (process.ppid !== STARTED_BY) void stop('npm, its parent, is gone');
+    }, PARENT_CHECK_MS).unref();
   }
-  process.stdout.write(lines.join('\n'));
 }
 
 function fail(error: unknown): never {

@@ -8,7 +8,8 @@ import { LogRetention, OperatorService } from './operations';
 import { quotaUsageOfDay } from './operations/log-repository';
 import { createMetrics } from './admin/metrics';
 import type { CollectionSteps } from './collection/flow';
-import { resolveSmlEndpoints, type Config } from './config/config';
+import type { Config } from './config/config';
+import type { DeploymentFiles } from './config/deployment';
 import type { Environment } from './domain/environment';
 import { capConnectionsPerAddress } from './http/connection-limits';
 import { drainable } from './http/drain';
@@ -25,15 +26,6 @@ import { JobOperations, Jobs, Reconciliation } from './operations/jobs';
 import path from 'node:path';
 import type { SmlStatus } from './sml/status';
 import { CertificateAuthenticator, CertificateSource, RevocationChecker, TLS12_CIPHERS, TrustStore } from './tls';
-
-/** What the service needs that the configuration does not say: where its certificates are. */
-export interface ServiceFiles {
-  tlsCert: string;
-  tlsKey: string;
-  trustStoreManifest: string;
-  /** The SML of an environment whose SML is not configured: the development SML of a dev-PKI deployment. */
-  smlFallback?: (environment: Environment) => { url: string; certFile: string; keyFile: string; caFile: string };
-}
 
 /** The SML side of a running service; absent with HSMP_SML=off. */
 export interface RunningSml extends SmlStatus {
@@ -61,23 +53,23 @@ export interface ServiceOptions {
 
 const CONNECTIONS_CHECKING_INTERVAL_MS = 1000;
 
-export async function startService(config: Config, files: ServiceFiles, { logger, now }: ServiceOptions): Promise<RunningService> {
+export async function startService(config: Config, files: DeploymentFiles, { logger, now }: ServiceOptions): Promise<RunningService> {
   const trustStore = await TrustStore.load(files.trustStoreManifest);
-  const revocation = new RevocationChecker({ ...config.revocation, now });
+  const revocation = new RevocationChecker({ ...config.tls.revocation, now });
   const metrics = createMetrics();
   const authenticator = new CertificateAuthenticator({
     trustStore,
     revocation,
-    revocationMode: config.revocation.mode,
+    revocationMode: config.tls.revocation.mode,
     logger,
     now,
     onAnalysisCache: metrics.certificateCache,
   });
-  const certificateSource = new CertificateSource(config.trustedProxies, config.clientCertHeader);
+  const certificateSource = new CertificateSource(config.tls.trustedProxies, config.tls.clientCertHeader);
 
-  const kek = loadKeyEncryptionKey(config.keyEncryptionKey, config.dataDir);
+  const kek = loadKeyEncryptionKey(config.store.keyEncryptionKey, config.store.dataDir);
   if (kek.generated) logger.warn({ file: kek.generated }, 'generated a key-encryption key: instances sharing a database must share HSMP_KEY_ENCRYPTION_KEY');
-  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger, poolSize: config.databasePoolSize });
+  const database = await openDatabase({ databaseUrl: config.store.databaseUrl, dataDir: config.store.dataDir, logger, poolSize: config.store.poolSize });
   const closers: Array<() => unknown> = [() => database.close()];
   try {
     const applied = await migrate(database.pool);
@@ -85,14 +77,14 @@ export async function startService(config: Config, files: ServiceFiles, { logger
     const registry = new ParticipantRegistry(database.pool, new KeyCipher(kek.key), {
       batchesInFlight: database.kind === 'embedded' ? 1 : 2,
       keysPreparedElsewhere: !config.sml.enabled,
-      maxPendingRefusals: config.refusalLogMaxPending,
+      maxPendingRefusals: config.collectionLog.maxPendingRefusals,
       onRefusalsLost: metrics.collectionLogLost,
       logger,
     });
     closers.unshift(() => registry.close());
     await registry.checkKeyEncryptionKey();
 
-    const endpoints = resolveSmlEndpoints(config, files.smlFallback);
+    const endpoints = files.sml;
     const smlClients = new Map<Environment, SmlClient>();
     for (const [environment, endpoint] of endpoints ?? []) {
       const client = new SmlClient(
@@ -108,11 +100,11 @@ export async function startService(config: Config, files: ServiceFiles, { logger
       closers.unshift(() => client.close());
     }
     const smlHealth = new SmlHealth(logger);
-    const keys = new PreparedKeys(registry, endpoints ? new KeyPreparer(smlClients, config.smpId, smlHealth) : undefined);
+    const keys = new PreparedKeys(registry, endpoints ? new KeyPreparer(smlClients, config.peppol.smpId, smlHealth) : undefined);
     let sml: RunningSml | undefined;
     if (endpoints) {
       const reconciliation = new Reconciliation(database, smlClients, {
-        smpId: config.smpId,
+        smpId: config.peppol.smpId,
         maxShare: config.sml.reconcileMaxShare,
         windowHours: config.sml.reconcileWindowHours,
         health: smlHealth,
@@ -122,33 +114,33 @@ export async function startService(config: Config, files: ServiceFiles, { logger
       metrics.watchSml(smlHealth, sml.environments);
     }
     // Closed before the SML clients and the database it uses: running jobs record how they ended.
-    const jobs = new Jobs({ pool: database.pool, logger, leaseSeconds: config.jobLeaseSeconds });
+    const jobs = new Jobs({ pool: database.pool, logger, leaseSeconds: config.jobs.leaseSeconds });
     closers.unshift(() => jobs.close());
     const jobOperations = new JobOperations({
       database,
       jobs,
       logger,
-      import: { maxDeactivateShare: config.importMaxDeactivateShare, maxBytes: config.importMaxBytes, uploadDir: path.join(config.dataDir, 'imports') },
+      import: { ...config.imports, uploadDir: path.join(config.store.dataDir, 'imports') },
       sml: sml && { ...sml, prepareConcurrency: config.sml.prepareConcurrency },
     });
     if (sml && config.sml.reconcileIntervalSeconds > 0) closers.unshift(jobOperations.scheduleReconciliation(config.sml.reconcileIntervalSeconds));
 
     const usageFromLog = (day: string) => quotaUsageOfDay(database.pool, day);
-    const counters: DailyCounters = config.redisUrl
-      ? new RedisCounters(connectRedis(config.redisUrl), logger, config.redisPrefix, usageFromLog)
+    const counters: DailyCounters = config.quota.redisUrl
+      ? new RedisCounters(connectRedis(config.quota.redisUrl), logger, config.quota.redisPrefix, usageFromLog)
       : new MemoryCounters(usageFromLog);
     closers.unshift(() => counters.close());
     await counters.ready().catch((error: unknown) => {
       logger.warn({ err: error }, 'redis not reachable at start; queries answer 503 until it is');
     });
-    const retention = new LogRetention(database.pool, { retentionDays: config.logRetentionDays, now: now ?? (() => new Date()), logger });
+    const retention = new LogRetention(database.pool, { retentionDays: config.collectionLog.retentionDays, now: now ?? (() => new Date()), logger });
     closers.unshift(retention.schedule());
     const policy = new QuotaPolicy(database.pool, logger);
     await policy.start();
     closers.unshift(() => {
       policy.stop();
     });
-    const quota = new QuotaGuard(counters, policy, config.limits, logger, now);
+    const quota = new QuotaGuard(counters, policy, config.quota.limits, logger, now);
     metrics.watchBlocks(() => policy.blocksInForce());
 
     const stepsFor = ({ req, requestId, clientIp }: PublicRequest): CollectionSteps => {
@@ -164,7 +156,7 @@ export async function startService(config: Config, files: ServiceFiles, { logger
       return {
         authenticate: (environment) => authenticator.authenticate(presented, environment),
         admit: (ap) => quota.admit(ap, clientIp),
-        servedEnvironments: config.environments,
+        servedEnvironments: config.peppol.environments,
         lookup: (ap, participant, environment) => keys.collect(participant, environment, context(ap)),
         recordRefusal: (ap, error, request) =>
           registry.recordRefusal(context(ap), request.requestedEnvironment, error.participantId ?? request.rawParticipantId, error.code),
@@ -172,8 +164,8 @@ export async function startService(config: Config, files: ServiceFiles, { logger
     };
 
     const publicApp = createPublicApp({
-      smpId: config.smpId,
-      defaultEnvironment: config.environment,
+      smpId: config.peppol.smpId,
+      defaultEnvironment: config.peppol.environment,
       certificateSource,
       stepsFor,
       logger,
@@ -190,7 +182,7 @@ export async function startService(config: Config, files: ServiceFiles, { logger
         minVersion: 'TLSv1.2',
         ciphers: TLS12_CIPHERS,
         // A client that opens a connection and says nothing must not hold it for Node's 120 s.
-        handshakeTimeout: config.tlsHandshakeTimeoutMs,
+        handshakeTimeout: config.publicListener.handshakeTimeoutMs,
         // Node checks the headers and request timeouts this often (default 30 s: a silent
         // connection was held ~28 s whatever the timeout said).
         connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS,
@@ -204,33 +196,43 @@ export async function startService(config: Config, files: ServiceFiles, { logger
     // After the handshake, a client gets a request's worth of time, not a connection's: one
     // that sends nothing, idles between requests or trickles a body is closed (the SPEC's one
     // route is a GET without a body).
-    publicServer.headersTimeout = config.publicLimits.headersTimeoutMs;
-    publicServer.requestTimeout = config.publicLimits.requestTimeoutMs;
-    publicServer.keepAliveTimeout = config.publicLimits.keepAliveTimeoutMs;
+    publicServer.headersTimeout = config.publicListener.headersTimeoutMs;
+    publicServer.requestTimeout = config.publicListener.requestTimeoutMs;
+    publicServer.keepAliveTimeout = config.publicListener.keepAliveTimeoutMs;
     capConnectionsPerAddress(publicServer, {
-      max: config.publicLimits.maxConnectionsPerIp,
+      max: config.publicListener.maxConnectionsPerIp,
       exempt: (address) => certificateSource.isTrustedProxy(address),
     });
     // Bounded, and below the process's open-file limit, so that a flood of idle sockets on the
     // public port cannot take the admin listener's file descriptors too.
-    publicServer.maxConnections = config.maxConnections.public;
+    publicServer.maxConnections = config.publicListener.maxConnections;
     const publicDrain = drainable(publicServer, 'secureConnection');
-    await listen(publicServer, config.port, config.host);
+    await listen(publicServer, config.publicListener.port, config.publicListener.host);
     closers.unshift(() => publicDrain.close());
 
     const operations = new OperatorService({
       database,
       policy,
       counters,
-      limits: config.limits,
+      limits: config.quota.limits,
       sml,
       now: now ?? (() => new Date()),
     });
-    const adminApp = createAdminApp({ config, database, counters, operations, jobs: jobOperations, metrics, logger, sml });
+    const adminApp = createAdminApp({
+      operators: config.admin.operators,
+      quotaStore: config.quota.redisUrl ? 'redis' : 'memory',
+      database,
+      counters,
+      operations,
+      jobs: jobOperations,
+      metrics,
+      logger,
+      sml,
+    });
     const adminServer = http.createServer(adminApp);
-    adminServer.maxConnections = config.maxConnections.admin;
+    adminServer.maxConnections = config.admin.maxConnections;
     const adminDrain = drainable(adminServer, 'connection');
-    await listen(adminServer, config.adminPort, config.adminHost);
+    await listen(adminServer, config.admin.port, config.admin.host);
     closers.unshift(() => adminDrain.close());
 
     return {

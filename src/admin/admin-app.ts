@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import type { Config } from '../config/config';
+import type { AdminOperator } from '../config/config';
 import { AdminProblem, HsmpError, type AdminProblemCode } from '../domain/errors';
 import { createConsole } from '../console/console-app';
 import type { Logger } from '../log';
@@ -19,7 +19,9 @@ export { ADMIN_PREFIX };
 export const OPENAPI_DOCUMENT = path.resolve(__dirname, '..', '..', '..', 'openapi', 'hsmp-mtci.openapi.json');
 
 export interface AdminAppOptions {
-  config: Config;
+  operators: AdminOperator[];
+  /** Where the daily counters are kept, for readiness. */
+  quotaStore: 'redis' | 'memory';
   database: Database;
   counters: DailyCounters;
   operations: OperatorService;
@@ -37,7 +39,7 @@ export interface AdminAppOptions {
  * transaction as the change.
  */
 export function createAdminApp(options: AdminAppOptions): express.Express {
-  const { config, database, counters, metrics, logger } = options;
+  const { database, counters, metrics, logger } = options;
   const pool = database.pool;
   const app = express();
   app.disable('x-powered-by');
@@ -57,7 +59,7 @@ export function createAdminApp(options: AdminAppOptions): express.Express {
         () => 'unavailable',
       ),
       counters.ready().then(
-        () => (config.redisUrl ? 'ok' : 'not used (in-memory counters)'),
+        () => (options.quotaStore === 'redis' ? 'ok' : 'not used (in-memory counters)'),
         () => 'unavailable',
       ),
     ]);
@@ -84,7 +86,7 @@ export function createAdminApp(options: AdminAppOptions): express.Express {
   });
 
   const admin = express.Router();
-  admin.use(operatorAuth(config.adminOperators));
+  admin.use(operatorAuth(options.operators));
   admin.use(express.json({ limit: '64kb' }));
   const operatorOf = (res: Response): string => (res.locals as { operator: string }).operator;
   const operations = options.operations;
@@ -163,7 +165,7 @@ export function createAdminApp(options: AdminAppOptions): express.Express {
 
   app.use(ADMIN_PREFIX, admin);
   // The operator console (SPEC §4.1) at / and /console/: the same use cases in a browser.
-  app.use(createConsole({ pool, operators: config.adminOperators, operations, jobs: options.jobs, logger }));
+  app.use(createConsole({ pool, operators: options.operators, operations, jobs: options.jobs, logger }));
   app.use((_req, res) => {
     sendProblem(res, 'not-found', 'no such admin resource');
   });

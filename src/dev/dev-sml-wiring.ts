@@ -2,7 +2,6 @@ import { readFileSync } from 'node:fs';
 import type { Environment } from '../domain/environment';
 import { devPkiPaths, type DevPkiIndex } from './dev-pki';
 import { startDevSml, type DevSml } from './dev-sml';
-import { buildRequest, SOAP_ACTIONS } from '../sml/soap';
 
 /** The SMP id of the development PKI's second SMP certificate (`smp-new`), which plays the new SMP. */
 export const DEV_NEW_SMP_ID = 'NEW-SMP';
@@ -55,22 +54,4 @@ export function devSmlEndpoint(pkiDir: string, baseUrl: string, environment: Env
     keyFile: paths.clientKey(certificate),
     caFile: paths.serverCa,
   };
-}
-
-/**
- * A shell line that completes a migration in the development SML as the new SMP (Migrate with
- * the `smp-new` certificate), reading the migration key from $KEY. Printed by `npm start`.
- */
-export function devMigrateCommand(pkiDir: string, baseUrl: string, environment: Environment, participant: string): string {
-  const paths = devPkiPaths(pkiDir);
-  const placeholder = 'MIGRATION-KEY-PLACEHOLDER';
-  const body = buildRequest({ operation: 'Migrate', record: { smpId: DEV_NEW_SMP_ID, participant, migrationKey: placeholder } })
-    .replace(/"/g, '\\"')
-    .replace(placeholder, '$KEY');
-  return [
-    `curl -sS --cacert ${paths.serverCa} --cert ${paths.clientCert('smp-new')} --key ${paths.clientKey('smp-new')} \\`,
-    `       -H 'Content-Type: text/xml; charset=utf-8' -H 'SOAPAction: "${SOAP_ACTIONS.Migrate}"' \\`,
-    `       --data-binary "${body}" \\`,
-    `       ${baseUrl}/${environment}/manageparticipantidentifier`,
-  ].join('\n');
 }

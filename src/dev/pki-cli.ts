@@ -1,14 +1,14 @@
 #!/usr/bin/env node
-import { loadConfig } from '../config/config';
 import { devPkiPaths, generateDevPki } from './dev-pki';
+import { readDevSettings } from './dev-settings';
 
 /** `npm run pki`: (re)generates the development PKI into HSMP_DEV_PKI_DIR (default certs/dev). */
 async function main(): Promise<void> {
-  const config = loadConfig(process.env);
-  const revocationBaseUrl = `http://127.0.0.1:${config.devRevocationPort}`;
-  await generateDevPki({ dir: config.devPkiDir, revocationBaseUrl });
-  const paths = devPkiPaths(config.devPkiDir);
-  console.log(`development PKI written to ${config.devPkiDir}`);
+  const dev = readDevSettings(process.env);
+  const revocationBaseUrl = `http://127.0.0.1:${dev.revocationPort}`;
+  await generateDevPki({ dir: dev.pkiDir, revocationBaseUrl });
+  const paths = devPkiPaths(dev.pkiDir);
+  console.log(`development PKI written to ${dev.pkiDir}`);
   console.log(`  trust-store manifest: ${paths.manifest}`);
   console.log(`  server certificate:   ${paths.serverCert} (clients trust ${paths.serverCa})`);
   console.log(`  client certificates:  ${paths.clientCert('ap-production').replace('ap-production', '<case>')}`);

@@ -66,3 +66,9 @@ async function upsertEnterprises(client: pg.ClientBase, numbers: string[], statu
     [numbers, status],
   );
 }
+
+/** Whether the registry holds any enterprise at all (a development deployment seeds its demo only into an empty one). */
+export async function hasEnterprises(client: pg.ClientBase): Promise<boolean> {
+  const { rows } = await client.query<{ any: boolean }>('SELECT EXISTS (SELECT 1 FROM enterprise) AS any');
+  return rows[0].any;
+}

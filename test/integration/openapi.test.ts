@@ -33,7 +33,8 @@ afterAll(async () => {
 /** Routes mounted on the admin app, as OpenAPI paths: walks express's own route table. */
 function mountedAdminRoutes(): Array<[string, string]> {
   const app = createAdminApp({
-    config: service.env as never,
+    operators: [],
+    quotaStore: 'memory',
     database: service.database,
     counters: service.counters,
     operations: {} as never,

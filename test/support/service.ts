@@ -4,6 +4,8 @@ import path from 'node:path';
 import { request } from 'undici';
 import type { ClientCase } from '../../src/dev/dev-pki';
 import { loadConfig } from '../../src/config/config';
+import type { SmlEndpointFiles } from '../../src/config/deployment';
+import type { Environment } from '../../src/domain/environment';
 import { createLogger } from '../../src/log';
 import { startService, type RunningService } from '../../src/service';
 import { clientAgent, testPki } from './pki';
@@ -94,17 +96,20 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
   if (!('DATABASE_URL' in storeEnv) && options.env?.DATABASE_URL === undefined) delete env.DATABASE_URL;
   const config = loadConfig(env);
   const sharedSml = options.devSml ?? options.sameStoreAs?.devSml;
-  const devSml = sharedSml ?? (await startDevSmlForDevPki({ pkiDir: pki.dir, index: devPkiIndex(), smpId: config.smpId, port: 0 }));
+  const devSml = sharedSml ?? (await startDevSmlForDevPki({ pkiDir: pki.dir, index: devPkiIndex(), smpId: config.peppol.smpId, port: 0 }));
   const running = await startService(
     config,
     {
       tlsCert: pki.serverCert,
       tlsKey: pki.serverKey,
-      trustStoreManifest: config.trustStoreManifest ?? pki.manifest,
-      smlFallback: (environment) => devSmlEndpoint(pki.dir, devSml.url, environment),
+      trustStoreManifest: env.HSMP_TRUSTSTORE,
+      // An environment whose SML the test names uses it; the others use the development SML.
+      sml: config.sml.enabled
+        ? new Map(config.peppol.environments.map((e) => [e, smlEndpointOf(env, e) ?? devSmlEndpoint(pki.dir, devSml.url, e)]))
+        : undefined,
     },
     {
-      logger: options.logLines ? createLogger('info', { write: (line: string) => void options.logLines?.push(line) }) : createLogger(config.logLevel),
+      logger: options.logLines ? createLogger('info', { write: (line: string) => void options.logLines?.push(line) }) : createLogger(config.log.level),
       now: options.now,
     },
   ).catch(async (error: unknown) => {
@@ -155,6 +160,12 @@ export async function call(
   const response = await request(url, { method: method as 'GET', headers, body, dispatcher });
   const text = await response.body.text();
   return { status: response.statusCode, headers: response.headers, body: text, json: () => JSON.parse(text) };
+}
+
+function smlEndpointOf(env: Record<string, string>, environment: Environment): SmlEndpointFiles | undefined {
+  const suffix = environment.toUpperCase();
+  const url = env[`HSMP_SML_URL_${suffix}`];
+  return url ? { url, certFile: env[`HSMP_SML_CERT_${suffix}`], keyFile: env[`HSMP_SML_KEY_${suffix}`], caFile: env.HSMP_SML_CA } : undefined;
 }
 
 function devPkiIndex(): DevPkiIndex {
