@@ -30,7 +30,9 @@ const LAYERS = {
   kbo: RESOURCES,
   operations: USE_CASES,
   http: OPERATIONS,
-  admin: OPERATIONS,
+  // The operator console is the admin listener's browser face, mounted by the admin app.
+  console: [...OPERATIONS, 'admin/operator-auth.ts'],
+  admin: [...OPERATIONS, 'console'],
   cli: OPERATIONS,
 };
 
