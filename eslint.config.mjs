@@ -92,11 +92,11 @@ export default tseslint.config(
   },
   {
     // main.ts loads the development deployment only with import(), never with a static import
-    // (types excepted: they are gone at run time). A warning until main.ts does (issue #17 item 1).
+    // (types excepted: they are gone at run time).
     files: ['src/main.ts'],
     rules: {
       'no-restricted-imports': [
-        'warn',
+        'error',
         { patterns: [{ regex: '(^|/)dev(/|$)', allowTypeImports: true, message: 'load src/dev/ with import(), only for a development deployment' }] },
       ],
     },

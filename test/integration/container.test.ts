@@ -4,7 +4,8 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node
 import os from 'node:os';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { freePorts, freshDatabase } from '../../bench/support';
+import { freePorts } from '../support/server-process';
+import { freshDatabase } from '../support/throwaway-database';
 import { CONFIG_VARIABLES } from '../../src/config/config';
 import { DEPLOYMENT_VARIABLES } from '../../src/config/deployment';
 import { testPki } from '../support/pki';

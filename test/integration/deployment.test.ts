@@ -4,7 +4,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { freePorts } from '../../bench/support';
+import { freePorts } from '../support/server-process';
 import type { DevPkiIndex } from '../../src/dev/dev-pki';
 import { testPki } from '../support/pki';
 
