@@ -80,7 +80,7 @@ async function main(): Promise<void> {
   });
   if (service.database.kind === 'embedded') {
     const client = await service.database.pool.connect();
-    await seedDatasets(client, [datasetNumbers(1)]).finally(() => {
+    await seedDatasets(client, [datasetNumbers(1)], config.environments).finally(() => {
       client.release();
     });
   }

@@ -184,6 +184,7 @@ export async function startService(config: Config, files: ServiceFiles, { logger
       policy,
       counters,
       limits: config.limits,
+      environments: config.environments,
       import: { maxDeactivateShare: config.importMaxDeactivateShare, maxBytes: config.importMaxBytes },
       sml,
       now: now ?? (() => new Date()),

@@ -118,14 +118,27 @@ export function buildProgram(print: (line: string) => void = console.log): Comma
     }
   });
 
-  for (const [command, route, verb] of [
-    ['remove', ROUTES.removeEnterprise, 'removed (HSMP-012)'],
-    ['mark-migrated', ROUTES.markEnterpriseMigrated, 'marked migrated (HSMP-013)'],
-    ['restore', ROUTES.restoreEnterprise, 'restored (active)'],
+  const describe = (state: { status: string; migratedIn: string[] }) =>
+    `${state.status}${state.migratedIn.length ? `, migrated in ${state.migratedIn.join(', ')}` : ''}`;
+  const changed = (result: any, verb: string) => [
+    `enterprise ${result.enterpriseNumber} ${verb}: was ${describe(result.before)}; now ${describe(result.after)}`,
+  ];
+  reason(program.command('remove <number>').description('enterprise removed: HSMP-012 in every environment')).action(async (number: string, o) => {
+    const result = await call(globals(), ROUTES.removeEnterprise.method, pathOf(ROUTES.removeEnterprise, { number }), { reason: o.reason });
+    out(result, () => changed(result, 'removed (HSMP-012)'));
+  });
+  for (const [command, route, verb, description] of [
+    ['mark-migrated', ROUTES.markEnterpriseMigrated, 'marked migrated (HSMP-013)', 'migrated to another SMP: HSMP-013 there'],
+    ['restore', ROUTES.restoreEnterprise, 'restored', "hsmp's again there (without --environment: also lifts a removal)"],
   ] as const) {
-    reason(program.command(`${command} <number>`).description(`enterprise ${verb}`)).action(async (number: string, o) => {
-      const result = await call(globals(), route.method, pathOf(route, { number }), { reason: o.reason });
-      out(result, () => [`enterprise ${result.enterpriseNumber} ${verb}: was ${result.before}, now ${result.after}`]);
+    reason(
+      program
+        .command(`${command} <number>`)
+        .description(`enterprise ${description}`)
+        .option('--environment <e>', 'only this environment (default: every environment served)', environment),
+    ).action(async (number: string, o) => {
+      const result = await call(globals(), route.method, pathOf(route, { number }), { environment: o.environment, reason: o.reason });
+      out(result, () => changed(result, `${verb} in ${result.environments.join(', ')}`));
     });
   }
 

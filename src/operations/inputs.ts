@@ -35,6 +35,8 @@ export const INPUTS = {
     .refine((g) => Date.parse(g.to) > Date.parse(g.from), { error: '"to" must be after "from"' }),
   allowanceId: z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER),
   withReason: z.object({ reason }).default({}),
+  /** mark-migrated, restore: one environment, or (absent) every environment served. */
+  perEnvironment: z.object({ environment: z.enum(ENVIRONMENTS).optional(), reason }).default({}),
   usage: z.object({ day: day.optional() }),
   seed: z.object({ datasets: z.number().int().min(1).max(MAX_DATASETS).default(1), reason }).default({ datasets: 1 }),
   importKbo: z.object({ force: z.enum(['true', 'false']).default('false'), reason }),

@@ -4,11 +4,19 @@ import { brusselsDay } from '../domain/brussels-day';
 import { ENVIRONMENTS, type Environment } from '../domain/environment';
 import { importKboDump, type ImportSummary } from '../kbo/importer';
 import { datasetNumbers } from '../participants/datasets';
-import { changeEnterprise, getEnterprise, seedDatasets, type EnterpriseAction } from '../participants/enterprise-repository';
+import {
+  getEnterprise,
+  markEnterpriseMigrated,
+  removeEnterprise,
+  restoreEnterprise,
+  seedDatasets,
+  type EnterpriseChange,
+} from '../participants/enterprise-repository';
 import { GLOBAL_SUBJECT, type Allowance, type CounterKind, type DailyCounters, type QuotaPolicy } from '../quota';
 import type { Limits } from '../quota';
 import type { BulkPrepareProgress, PreparedKeys, Reconciler, ReconcileSummary } from '../sml';
 import type { Database } from '../store/database';
+import type { PoolClient } from 'pg';
 import { audited } from './audit';
 import { BadRequest, Conflict, NotFound } from './errors';
 import type { Inputs } from './inputs';
@@ -24,6 +32,8 @@ export interface OperatorServiceOptions {
   policy: QuotaPolicy;
   counters: DailyCounters;
   limits: Limits;
+  /** The environments this deployment serves (HSMP_ENVIRONMENTS). */
+  environments: Environment[];
   import: { maxDeactivateShare: number; maxBytes: number };
   /** Absent with HSMP_SML=off. */
   sml?: { keys: PreparedKeys; reconciler: Reconciler; environments: Environment[] };
@@ -127,12 +137,46 @@ export class OperatorService {
     return { enterpriseNumber, ...enterprise };
   }
 
-  async changeEnterprise(enterpriseNumber: string, action: EnterpriseAction, input: Inputs['withReason'], operator: string) {
-    const change = await audited(this.pool, { operator, action: `enterprise-${action}`, target: enterpriseNumber, reason: input.reason }, (client) =>
-      changeEnterprise(client, enterpriseNumber, action),
+  /** HSMP-012 in every environment (SPEC §4: deactivation is the enterprise's). */
+  removeEnterprise(enterpriseNumber: string, input: Inputs['withReason'], operator: string) {
+    return this.changeEnterprise(enterpriseNumber, 'remove', [...this.options.environments], input.reason, operator, (client) =>
+      removeEnterprise(client, enterpriseNumber),
     );
+  }
+
+  /** HSMP-013 in the environment named, or in every environment served. */
+  markEnterpriseMigrated(enterpriseNumber: string, input: Inputs['perEnvironment'], operator: string) {
+    const environments = this.servedOrAsked(input.environment);
+    return this.changeEnterprise(enterpriseNumber, 'mark-migrated', environments, input.reason, operator, (client) =>
+      markEnterpriseMigrated(client, enterpriseNumber, environments),
+    );
+  }
+
+  /** Hsmp's again in the environment named; without one, in every environment served, and active. */
+  restoreEnterprise(enterpriseNumber: string, input: Inputs['perEnvironment'], operator: string) {
+    const environments = this.servedOrAsked(input.environment);
+    return this.changeEnterprise(enterpriseNumber, 'restore', environments, input.reason, operator, (client) =>
+      restoreEnterprise(client, enterpriseNumber, environments, input.environment === undefined),
+    );
+  }
+
+  private async changeEnterprise(
+    enterpriseNumber: string,
+    action: string,
+    environments: Environment[],
+    reason: string | undefined,
+    operator: string,
+    apply: (client: PoolClient) => Promise<EnterpriseChange | undefined>,
+  ) {
+    const entry = { operator, action: `enterprise-${action}`, target: enterpriseNumber, reason, details: { environments } };
+    const change = await audited(this.pool, entry, apply);
     if (!change) throw new NotFound(`hsmp does not hold enterprise ${enterpriseNumber}`);
-    return { enterpriseNumber, ...change };
+    return { enterpriseNumber, environments, ...change };
+  }
+
+  private servedOrAsked(asked: Environment | undefined): Environment[] {
+    if (asked && !this.options.environments.includes(asked)) throw new BadRequest(`environment: ${asked} is not served by this deployment`);
+    return asked ? [asked] : [...this.options.environments];
   }
 
   async seed(input: Inputs['seed'], operator: string) {
@@ -141,6 +185,7 @@ export class OperatorService {
       seedDatasets(
         client,
         datasets.map((d) => d.types),
+        this.options.environments,
       ),
     );
     return { datasets };

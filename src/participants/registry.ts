@@ -25,12 +25,14 @@ interface Collection {
   context: CollectionContext;
 }
 
-type CollectedRow = { outcome: string; key_ciphertext: Buffer | null; prepared: boolean };
+type CollectedRow = { outcome: string; key_ciphertext: Buffer | null; prepared: boolean; handed_out_at: Date | null };
 
-/** A key handed out by `collect`, and whether the SML already holds it (SPEC §9). */
+/** A key handed out by `collect`, whether the SML already holds it (SPEC §9), and since when it is out. */
 export interface CollectedKey {
   record: MigrationRecord;
   prepared: boolean;
+  /** When this key was first handed out; undefined until the SML holds it. */
+  firstHandedOutAt?: Date;
 }
 
 export interface RegistryOptions {
@@ -74,28 +76,41 @@ export class ParticipantRegistry {
   }
 
   async collect(participant: BelgianParticipant, environment: Environment, context: CollectionContext): Promise<CollectedKey> {
-    const { outcome, key_ciphertext: ciphertext, prepared } = await this.collections.submit({ participant, environment, context });
+    const { outcome, key_ciphertext: ciphertext, prepared, handed_out_at: handedOutAt } = await this.collections.submit({ participant, environment, context });
     if (outcome !== '200') throw new HsmpError(outcome as HsmpCode, { participantId: participant.value });
     const row = keyRow(participant, environment);
     if (!ciphertext) throw new Error(`no key stored for ${row} after a 200`);
-    return { record: { participant, environment, migrationKey: this.cipher.decrypt(ciphertext, row) }, prepared };
+    return {
+      record: { participant, environment, migrationKey: this.cipher.decrypt(ciphertext, row) },
+      prepared,
+      ...(handedOutAt ? { firstHandedOutAt: handedOutAt } : {}),
+    };
   }
 
   /**
-   * The SML holds the key now: mark it prepared (only if it is still the participant's key)
-   * and turn the request's 'SML-PENDING' log row into its 200, in one statement.
+   * The SML holds the key now: mark it prepared (only if it is still the participant's key) and,
+   * for a collection (`requestId`), handed out now, and turn the request's 'SML-PENDING' log row
+   * into its 200, in one statement. False when the participant's key is no longer this one (a
+   * revocation replaced it meanwhile): the key must then not be handed out.
    */
-  async markPrepared(record: MigrationRecord, requestId: string | undefined): Promise<void> {
+  async markPrepared(record: MigrationRecord, requestId: string | undefined): Promise<boolean> {
     try {
-      await this.pool.query({
+      const { rows } = await this.pool.query<{ current: boolean }>({
         name: 'hsmp_mark_prepared',
         text: `WITH marked AS (
-                 UPDATE migration_key SET prepared_at = now()
-                  WHERE enterprise_number = $1 AND environment = $2 AND key_digest = $3 AND prepared_at IS NULL)
-               UPDATE collection_log SET outcome = '200'
-                WHERE $4::uuid IS NOT NULL AND enterprise_number = $1 AND request_id = $4 AND outcome = 'SML-PENDING'`,
+                 UPDATE migration_key SET prepared_at = coalesce(prepared_at, now()),
+                        first_handed_out_at = CASE WHEN $4::uuid IS NULL THEN first_handed_out_at ELSE coalesce(first_handed_out_at, now()) END
+                  WHERE enterprise_number = $1 AND environment = $2 AND key_digest = $3
+                    AND (prepared_at IS NULL OR ($4::uuid IS NOT NULL AND first_handed_out_at IS NULL))
+                 RETURNING 1),
+               logged AS (
+                 UPDATE collection_log SET outcome = '200'
+                  WHERE $4::uuid IS NOT NULL AND enterprise_number = $1 AND request_id = $4 AND outcome = 'SML-PENDING')
+               SELECT EXISTS (SELECT 1 FROM marked)
+                   OR EXISTS (SELECT 1 FROM migration_key WHERE enterprise_number = $1 AND environment = $2 AND key_digest = $3) AS current`,
         values: [record.participant.enterpriseNumber, record.environment, this.cipher.digest(record.migrationKey), requestId ?? null],
       });
+      return rows[0].current;
     } catch (error) {
       throw asDatabaseError(error);
     }
@@ -120,6 +135,7 @@ export class ParticipantRegistry {
       `SELECT e.enterprise_number FROM enterprise e
          LEFT JOIN migration_key k ON k.enterprise_number = e.enterprise_number AND k.environment = $1
         WHERE e.status = 'active' AND k.prepared_at IS NULL AND e.enterprise_number > $2
+          AND NOT EXISTS (SELECT 1 FROM participant_migration m WHERE m.enterprise_number = e.enterprise_number AND m.environment = $1)
         ORDER BY e.enterprise_number LIMIT $3`,
       [environment, after, limit],
     );
@@ -172,7 +188,7 @@ export class ParticipantRegistry {
     try {
       result = await this.pool.query({
         name: 'hsmp_collect_many',
-        text: `SELECT ordinal, outcome, key_ciphertext, prepared
+        text: `SELECT ordinal, outcome, key_ciphertext, prepared, handed_out_at
                  FROM hsmp_collect_many($1::char(10)[], $2::text[], $3::bytea[], $4::bytea[], $5::uuid[], $6::text[], $7::text[], $8::text[], $9::text[], $10::boolean)`,
         values: [
           batch.map((c) => c.participant.enterpriseNumber),

@@ -5,15 +5,16 @@ import { ServiceError } from '../domain/errors';
 import { EnterpriseNumberSet } from '../domain/enterprise-number-set';
 import type { Logger } from '../log';
 import { parseParticipantId } from '../participants/participant-id';
+import { markMigratedByReconciliation } from '../participants/participant-migrations';
 import type { Database } from '../store/database';
 import { classifySmlError, type SmlHealth } from './preparer';
 import type { SmlClient } from './client';
 
 /**
  * Reconciliation (SPEC §9): an SML never tells the old SMP that a participant left. hsmp reads
- * its participants from the SML (List, paged) and marks migrated (HSMP-013) every active
- * enterprise whose key was prepared before the listing began and that the listing no longer
- * shows. Keys prepared after the listing began are left alone: the listing cannot know them.
+ * its participants from the SML (List, paged) and marks migrated (HSMP-013) in that environment,
+ * and only there, every active enterprise whose key there was prepared before the listing began
+ * and that the listing no longer shows. Keys prepared after the listing began are left alone: the listing cannot know them.
  *
  * A listing that would mark more than `maxShare` of the prepared keys at once is refused
  * unless forced: an empty or truncated listing must not migrate everyone.
@@ -151,6 +152,7 @@ export class Reconciler {
       const { rows: keys } = await pool.query<{ enterprise_number: string }>(
         `SELECT k.enterprise_number FROM migration_key k JOIN enterprise e ON e.enterprise_number = k.enterprise_number
           WHERE k.environment = $1 AND k.prepared_at < $2 AND e.status = 'active' AND k.enterprise_number > $3
+            AND NOT EXISTS (SELECT 1 FROM participant_migration m WHERE m.enterprise_number = k.enterprise_number AND m.environment = $1)
           ORDER BY k.enterprise_number LIMIT $4`,
         [environment, startedAt, after, CANDIDATE_PAGE],
       );
@@ -192,20 +194,12 @@ export class Reconciler {
   }
 
   private async apply(tx: pg.PoolClient, environment: Environment, missing: string[], startedAt: Date): Promise<number> {
-    // Checked again inside the transaction: an operator's change or a newer key since the
-    // listing began keeps the enterprise as it is.
-    const { rowCount } = await tx.query(
-      `UPDATE enterprise e SET status = 'migrated', updated_at = now()
-         FROM migration_key k
-        WHERE e.enterprise_number = ANY($1::char(10)[]) AND e.status = 'active'
-          AND k.enterprise_number = e.enterprise_number AND k.environment = $2 AND k.prepared_at < $3`,
-      [missing, environment, startedAt],
-    );
+    const marked = await markMigratedByReconciliation(tx, environment, missing, startedAt);
     await tx.query(
       `INSERT INTO sml_reconciliation (environment, finished_at, summary) VALUES ($1, now(), $2)
        ON CONFLICT (environment) DO UPDATE SET finished_at = EXCLUDED.finished_at, summary = EXCLUDED.summary`,
-      [environment, JSON.stringify({ missing: missing.length, marked: rowCount })],
+      [environment, JSON.stringify({ missing: missing.length, marked })],
     );
-    return rowCount ?? 0;
+    return marked;
   }
 }
