@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Pool, request } from 'undici';
 import { datasetNumbers } from '../src/participants/datasets';
-import { devPkiPaths, generateDevPki } from '../src/pki/dev-pki';
+import { devPkiPaths, generateDevPki } from '../src/dev/dev-pki';
 import { benchSml, startBenchSml } from './sml';
 import { benchDeploymentEnv, cpuSnapshot, freePorts, freshDatabase, ROOT, startOperatedServer, stopChild, treePeakRssMb, type CpuSnapshot } from './support';
 

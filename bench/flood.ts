@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
-import { generateDevPki, devPkiPaths } from '../src/pki/dev-pki';
+import { generateDevPki, devPkiPaths } from '../src/dev/dev-pki';
 import { floodCertificatesWithKey } from '../test/support/flood-certificates';
 import { freshDatabase, startOperatedServer } from './support';
 

@@ -4,9 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { Pool, request } from 'undici';
 import { datasetNumbers } from '../src/participants/datasets';
-import { devPkiPaths, generateDevPki, type DevPkiIndex, type DevPkiPaths } from '../src/pki/dev-pki';
-import type { DevSml } from '../src/sml';
-import { startDevSmlForDevPki } from '../src/sml/dev-deployment';
+import { devPkiPaths, generateDevPki, type DevPkiIndex, type DevPkiPaths } from '../src/dev/dev-pki';
+import type { DevSml } from '../src/dev/dev-sml';
+import { startDevSmlForDevPki } from '../src/dev/dev-sml-wiring';
 import { benchDeploymentEnv, freshDatabase, ROOT, startOperatedServer } from './support';
 
 /**

@@ -5,11 +5,11 @@ import { ConfigError, loadConfig, resolveSmlEndpoints, type Config } from './con
 import { createLogger, type Logger } from './log';
 import { datasetNumbers } from './participants/datasets';
 import { seedDatasets } from './participants/enterprise-repository';
-import { devPkiPaths, ensureDevPki } from './pki/dev-pki';
-import { startRevocationResponder, type RevocationResponder } from './pki/revocation-responder';
+import { devPkiPaths, ensureDevPki } from './dev/dev-pki';
+import { startRevocationResponder, type RevocationResponder } from './dev/revocation-responder';
 import { startService, type ServiceFiles } from './service';
-import type { DevSml } from './sml';
-import { devMigrateCommand, devSmlEndpoint, startDevSmlForDevPki } from './sml/dev-deployment';
+import type { DevSml } from './dev/dev-sml';
+import { devMigrateCommand, devSmlEndpoint, startDevSmlForDevPki } from './dev/dev-sml-wiring';
 
 const SHUTDOWN_GRACE_MS = 10_000;
 

@@ -37,7 +37,7 @@ export type PublicHandler = (req: IncomingMessage, res: ServerResponse) => void;
 /**
  * The public (mutual TLS) listener's handler: one route, SPEC §2, on Node's own http API.
  * Express is left to the admin listener: on this route it cost more CPU than everything
- * else in the service together (router, res.set/type/send; measured in README, Performance),
+ * else in the service together (router, res.set/type/send; measured in docs/development/benchmarks.md),
  * and the route needs none of it. Nothing of the admin API lives here.
  */
 export function createPublicApp(options: PublicAppOptions): PublicHandler {

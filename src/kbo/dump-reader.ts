@@ -11,7 +11,7 @@ import { EnterpriseNumberSet } from '../domain/enterprise-number-set';
  * enterprise number listed once, a status code and a dd-mm-yyyy start date. The first problem
  * stops the stream with a KboDumpError naming the line, so that the import can roll back.
  *
- * CSV parsing is papaparse's (see the README for the parsers measured). Its stream mode does
+ * CSV parsing is papaparse's (docs/development/design.md has the parsers measured). Its stream mode does
  * not report quoting errors, and it keeps stray quotes as text (`"0"00"` reads as `0"00`,
  * `000""` as itself). No field of the dump holds a quote, so a field that does is a badly
  * quoted line; an unterminated quote or a cut line cannot give seven fields on one line. Line

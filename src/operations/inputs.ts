@@ -9,7 +9,16 @@ import { BadRequest } from './errors';
  * What each operator operation takes, once: the admin API parses requests with these, and the
  * OpenAPI document describes the same shapes. Bad input is a BadRequest naming the field.
  */
-const reason = z.string().trim().min(1).max(1000).optional();
+/**
+ * Operator text that reaches PostgreSQL: a `text` value cannot hold NUL, so a NUL is bad input
+ * (400 naming the field), not a query that fails as a 500.
+ */
+const text = (max: number) =>
+  z
+    .string()
+    .max(max)
+    .refine((t) => !t.includes('\u0000'), { error: 'must not contain NUL' });
+const reason = text(1000).trim().min(1).optional();
 const day = z
   .string()
   .regex(/^\d{4}-\d{2}-\d{2}$/, 'expected YYYY-MM-DD')
@@ -19,13 +28,13 @@ const MAX_DAILY_LIMIT = 2_147_483_647;
 
 export const INPUTS = {
   reactivation: z.discriminatedUnion('kind', [
-    z.object({ kind: z.literal('user'), seatId: z.string().min(1).max(128), environment: z.enum(ENVIRONMENTS).optional(), reason }),
-    z.object({ kind: z.literal('ip'), address: z.string().min(1).max(64), reason }),
+    z.object({ kind: z.literal('user'), seatId: text(128).min(1), environment: z.enum(ENVIRONMENTS).optional(), reason }),
+    z.object({ kind: z.literal('ip'), address: text(64).min(1), reason }),
     z.object({ kind: z.literal('global'), reason }),
   ]),
   allowanceGrant: z
     .object({
-      seatId: z.string().min(1).max(128),
+      seatId: text(128).min(1),
       environment: z.enum(ENVIRONMENTS).optional(),
       limit: z.number().int().positive().max(MAX_DAILY_LIMIT),
       from: z.iso.datetime({ offset: true }),
@@ -42,9 +51,9 @@ export const INPUTS = {
   importKbo: z.object({ force: z.enum(['true', 'false']).default('false'), reason }),
   logQuery: z.object({
     day: day.optional(),
-    operator: z.string().max(128).optional(),
-    seatId: z.string().max(128).optional(),
-    participant: z.string().max(128).optional(),
+    operator: text(128).optional(),
+    seatId: text(128).optional(),
+    participant: text(128).optional(),
     limit: z.coerce.number().int().min(1).max(1000).default(100),
     before: z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER).optional(),
   }),

@@ -147,6 +147,13 @@ describe('enterprise operations', () => {
     ['GET', '/admin/audit?day=2026-13-01', undefined, /day: not a day of the calendar/],
     ['GET', '/admin/collections?before=99999999999999999999', undefined, /before: /],
     ['POST', '/admin/allowances', { seatId: 'P', limit: 99_999_999_999, from: '2027-01-01T00:00:00Z', to: '2027-01-02T00:00:00Z' }, /limit: /],
+    // PostgreSQL text cannot hold NUL: a filter with one is bad input, not a failed query.
+    ['GET', '/admin/collections?participant=%00', undefined, /participant: .*NUL/],
+    ['GET', '/admin/collections?seatId=PBE%00', undefined, /seatId: .*NUL/],
+    ['GET', '/admin/audit?operator=%00', undefined, /operator: .*NUL/],
+    ['POST', '/admin/blocks/reactivate', { kind: 'user', seatId: 'P\u0000' }, /seatId: .*NUL/],
+    ['POST', '/admin/blocks/reactivate', { kind: 'ip', address: '127.0.0.1\u0000' }, /address: .*NUL/],
+    ['POST', '/admin/seed', { datasets: 1, reason: 'because\u0000' }, /reason: .*NUL/],
   ])('%s %s → 400 with a clear problem, never a 500', async (method, path, body, detail) => {
     const before = (await service.admin('GET', '/admin/audit')).json().entries.length;
     const response = await service.admin(method, path, body);

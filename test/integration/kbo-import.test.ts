@@ -183,7 +183,7 @@ describe('import-kbo', () => {
 
   it('the database itself refuses an enterprise number that is not ten digits starting with 0 or 1', async () => {
     // Each refusal makes pg-pool drop its connection; on the embedded database the next query
-    // must still find a way in (README, Databases).
+    // must still find a way in (docs/development/design.md, Databases).
     for (const bad of ['01234567  ', '2000000000', '020006576a', ' 020006576']) {
       await expect(service.database.pool.query("INSERT INTO enterprise (enterprise_number, status) VALUES ($1, 'active')", [bad])).rejects.toThrow(
         /enterprise_number_is_ten_digits/,

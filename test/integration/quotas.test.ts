@@ -1,6 +1,6 @@
 import Redis from 'ioredis';
 import { request } from 'undici';
-import type { ClientCase } from '../../src/pki/dev-pki';
+import type { ClientCase } from '../../src/dev/dev-pki';
 import { datasetNumbers } from '../../src/participants/datasets';
 import { hsmpAdmin } from '../support/cli';
 import { clientAgent, closeAgents } from '../support/pki';

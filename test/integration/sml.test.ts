@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { datasetNumbers, type Dataset } from '../../src/participants/datasets';
 import { generateMigrationKey } from '../../src/participants/migration-key';
-import { SmlClient, type DevSml } from '../../src/sml';
-import { DEV_NEW_SMP_ID, startDevSmlForDevPki } from '../../src/sml/dev-deployment';
-import type { DevPkiIndex } from '../../src/pki/dev-pki';
+import type { DevSml } from '../../src/dev/dev-sml';
+import { SmlClient } from '../../src/sml';
+import { DEV_NEW_SMP_ID, startDevSmlForDevPki } from '../../src/dev/dev-sml-wiring';
+import type { DevPkiIndex } from '../../src/dev/dev-pki';
 import { hsmpAdmin } from '../support/cli';
 import { closeAgents, testPki } from '../support/pki';
 import { seed } from '../support/seed';

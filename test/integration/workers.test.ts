@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Agent, request } from 'undici';
 import { freePorts, freshDatabase, startServerProcess } from '../../bench/support';
-import { devPkiPaths } from '../../src/pki/dev-pki';
+import { devPkiPaths } from '../../src/dev/dev-pki';
 import { requestOnNewConnection } from '../support/pki';
 import { itWithServers } from '../support/service';
 

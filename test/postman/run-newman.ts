@@ -6,7 +6,7 @@ import path from 'node:path';
 import newman from 'newman';
 import { request } from 'undici';
 import { freePorts, freshDatabase } from '../../bench/support';
-import { devPkiPaths, type ClientCase } from '../../src/pki/dev-pki';
+import { devPkiPaths, type ClientCase } from '../../src/dev/dev-pki';
 
 /**
  * The last step of `npm test`: the Postman collection, run by newman against a freshly started

@@ -3,8 +3,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { generateDevPki } from '../../src/pki/dev-pki';
-import { startRevocationResponder } from '../../src/pki/revocation-responder';
+import { generateDevPki } from '../../src/dev/dev-pki';
+import { startRevocationResponder } from '../../src/dev/revocation-responder';
 
 /**
  * One development PKI for the whole run (RSA key generation costs seconds), with its OCSP and

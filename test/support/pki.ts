@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import tls from 'node:tls';
 import { Agent } from 'undici';
-import { devPkiPaths, type ClientCase, type DevPkiPaths } from '../../src/pki/dev-pki';
+import { devPkiPaths, type ClientCase, type DevPkiPaths } from '../../src/dev/dev-pki';
 
 /** The run's development PKI (made by global-setup) and TLS clients holding its certificates. */
 export function testPki(): DevPkiPaths {

@@ -54,4 +54,20 @@ describe('QuotaGuard', () => {
     expect((await guard.admit(ap, '192.0.2.1')).quota.remaining).toBe(3);
     expect((await counters.usage('2026-11-23')).global).toBe(2);
   });
+
+  it('a calendar day: the whole quota just before Brussels midnight and again just after, 0.8 s apart (docs/access-points/quotas-and-limits.md)', async () => {
+    // 2026-11-23 23:59:59.6 and 2026-11-24 00:00:00.4 in Brussels (UTC+1 in winter).
+    let now = new Date('2026-11-23T22:59:59.600Z');
+    const counters = new MemoryCounters();
+    const guard = new QuotaGuard(counters, fakePolicy(3), { userDaily: 3, ipDaily: 100, globalDaily: 100 }, createLogger('silent'), () => now);
+    const admitThrice = async () => {
+      const outcomes = [];
+      for (let i = 0; i < 3; i++) outcomes.push((await guard.admit(ap, '192.0.2.1')).refusal?.code ?? 'ok');
+      return outcomes;
+    };
+    expect(await admitThrice()).toEqual(['ok', 'ok', 'ok']);
+    now = new Date('2026-11-23T23:00:00.400Z');
+    expect(await admitThrice()).toEqual(['ok', 'ok', 'ok']);
+    expect([(await counters.usage('2026-11-23')).global, (await counters.usage('2026-11-24')).global]).toEqual([3, 3]);
+  });
 });

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { signCrl, signOcspResponse } from '../../src/pki/revocation-documents';
+import { signCrl, signOcspResponse } from '../../src/dev/revocation-documents';
 import { RevocationChecker, TrustStore, type FetchDer } from '../../src/tls';
 import { parseCertificate, parsePemCertificates, serialHex } from '../../src/tls/x509';
 import { testPki } from '../support/pki';

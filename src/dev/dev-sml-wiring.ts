@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import type { Environment } from '../domain/environment';
-import { devPkiPaths, type DevPkiIndex } from '../pki/dev-pki';
+import { devPkiPaths, type DevPkiIndex } from './dev-pki';
 import { startDevSml, type DevSml } from './dev-sml';
-import { buildRequest, SOAP_ACTIONS } from './soap';
+import { buildRequest, SOAP_ACTIONS } from '../sml/soap';
 
 /** The SMP id of the development PKI's second SMP certificate (`smp-new`), which plays the new SMP. */
 export const DEV_NEW_SMP_ID = 'NEW-SMP';

@@ -14,7 +14,7 @@ import {
   type FaultKind,
   type MigrationRecordMessage,
   type SmlRequest,
-} from './soap';
+} from '../sml/soap';
 
 /**
  * The development SML (SPEC §9): the WSDL's PrepareToMigrate, Migrate and List over mutual TLS
