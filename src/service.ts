@@ -17,7 +17,9 @@ import { connectRedis, MemoryCounters, QuotaGuard, QuotaPolicy, RedisCounters, t
 import { openDatabase, type Database } from './store/database';
 import { KeyCipher, loadKeyEncryptionKey } from './store/key-cipher';
 import { migrate } from './store/migrate';
-import { KeyPreparer, PreparedKeys, Reconciler, SmlClient, SmlHealth } from './sml';
+import { KeyPreparer, PreparedKeys, SmlClient, SmlHealth } from './sml';
+import { JobOperations, Jobs, Reconciliation } from './operations/jobs';
+import path from 'node:path';
 import { CertificateAuthenticator, CertificateSource, RevocationChecker, TLS12_CIPHERS, TrustStore } from './tls';
 
 /** What the service needs that the configuration does not say: where its certificates are. */
@@ -32,7 +34,7 @@ export interface ServiceFiles {
 /** The SML side of a running service; absent with HSMP_SML=off. */
 export interface RunningSml {
   keys: PreparedKeys;
-  reconciler: Reconciler;
+  reconciliation: Reconciliation;
   health: SmlHealth;
   environments: Environment[];
 }
@@ -45,6 +47,7 @@ export interface RunningService {
   policy: QuotaPolicy;
   counters: DailyCounters;
   sml?: RunningSml;
+  jobs: Jobs;
   close(): Promise<void>;
 }
 
@@ -104,12 +107,27 @@ export async function startService(config: Config, files: ServiceFiles, { logger
     const keys = new PreparedKeys(registry, endpoints ? new KeyPreparer(smlClients, config.smpId, smlHealth) : undefined, logger);
     let sml: RunningSml | undefined;
     if (endpoints) {
-      const reconciler = new Reconciler(database, smlClients, { smpId: config.smpId, maxShare: config.sml.reconcileMaxShare, health: smlHealth, logger });
-      sml = { keys, reconciler, health: smlHealth, environments: [...smlClients.keys()] };
+      const reconciliation = new Reconciliation(database, smlClients, {
+        smpId: config.smpId,
+        maxShare: config.sml.reconcileMaxShare,
+        windowHours: config.sml.reconcileWindowHours,
+        health: smlHealth,
+        logger,
+      });
+      sml = { keys, reconciliation, health: smlHealth, environments: [...smlClients.keys()] };
       metrics.watchSml(smlHealth, sml.environments);
-      if (config.sml.reconcileIntervalSeconds > 0)
-        closers.unshift(scheduleReconciliation(reconciler, sml.environments, config.sml.reconcileIntervalSeconds, logger));
     }
+    // Closed before the SML clients and the database it uses: running jobs record how they ended.
+    const jobs = new Jobs({ pool: database.pool, logger, leaseSeconds: config.jobLeaseSeconds });
+    closers.unshift(() => jobs.close());
+    const jobOperations = new JobOperations({
+      database,
+      jobs,
+      logger,
+      import: { maxDeactivateShare: config.importMaxDeactivateShare, maxBytes: config.importMaxBytes, uploadDir: path.join(config.dataDir, 'imports') },
+      sml: sml && { ...sml, prepareConcurrency: config.sml.prepareConcurrency },
+    });
+    if (sml && config.sml.reconcileIntervalSeconds > 0) closers.unshift(jobOperations.scheduleReconciliation(config.sml.reconcileIntervalSeconds));
 
     const counters: DailyCounters = config.redisUrl ? new RedisCounters(connectRedis(config.redisUrl), logger, config.redisPrefix) : new MemoryCounters();
     closers.unshift(() => counters.close());
@@ -185,11 +203,9 @@ export async function startService(config: Config, files: ServiceFiles, { logger
       counters,
       limits: config.limits,
       environments: config.environments,
-      import: { maxDeactivateShare: config.importMaxDeactivateShare, maxBytes: config.importMaxBytes },
-      sml,
       now: now ?? (() => new Date()),
     });
-    const adminApp = createAdminApp({ config, database, counters, operations, metrics, logger, sml });
+    const adminApp = createAdminApp({ config, database, counters, operations, jobs: jobOperations, metrics, logger, sml });
     const adminServer = http.createServer(adminApp);
     adminServer.maxConnections = config.maxConnections.admin;
     const adminDrain = drainable(adminServer, 'connection');
@@ -204,6 +220,7 @@ export async function startService(config: Config, files: ServiceFiles, { logger
       policy,
       counters,
       sml,
+      jobs,
       close: async () => {
         for (const close of closers) await close();
       },
@@ -212,26 +229,6 @@ export async function startService(config: Config, files: ServiceFiles, { logger
     for (const close of closers) await Promise.resolve(close()).catch(() => undefined);
     throw error;
   }
-}
-
-/**
- * Every interval, each environment whose last reconciliation (by any instance sharing the
- * database) is older than 90 % of the interval; the advisory lock keeps the others out.
- */
-function scheduleReconciliation(reconciler: Reconciler, environments: Environment[], intervalSeconds: number, logger: Logger): () => void {
-  const timer = setInterval(() => {
-    void (async () => {
-      for (const environment of environments) {
-        await reconciler.reconcile(environment, { operator: 'scheduler', skipIfReconciledWithinSeconds: intervalSeconds * 0.9 }).catch((error: unknown) => {
-          logger.error({ err: error, environment }, 'scheduled SML reconciliation failed');
-        });
-      }
-    })();
-  }, intervalSeconds * 1000);
-  timer.unref();
-  return () => {
-    clearInterval(timer);
-  };
 }
 
 function listen(server: http.Server, port: number, host: string): Promise<void> {

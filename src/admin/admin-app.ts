@@ -4,7 +4,8 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { Config } from '../config/config';
 import { HsmpError, ServiceError } from '../domain/errors';
 import type { Logger } from '../log';
-import { ADMIN_PREFIX, mountPath, parseEnterpriseNumber, parseInput, ROUTES, type OperatorService } from '../operations';
+import { ADMIN_PREFIX, mountPath, parseEnterpriseNumber, parseInput, pathOf, ROUTES, type OperatorService } from '../operations';
+import type { JobOperations, JobView } from '../operations/jobs';
 import type { DailyCounters } from '../quota';
 import type { RunningSml } from '../service';
 import type { SmlHealthState } from '../sml/preparer';
@@ -21,6 +22,7 @@ export interface AdminAppOptions {
   database: Database;
   counters: DailyCounters;
   operations: OperatorService;
+  jobs: JobOperations;
   metrics: Metrics;
   logger: Logger;
   /** For readiness; absent with HSMP_SML=off. */
@@ -75,6 +77,14 @@ export function createAdminApp(options: AdminAppOptions): express.Express {
   admin.use(express.json({ limit: '64kb' }));
   const operatorOf = (res: Response): string => (res.locals as { operator: string }).operator;
   const operations = options.operations;
+  const jobs = options.jobs;
+  // A job answers at once (202) with where to follow it; the work goes on without this request.
+  const accepted = (res: Response, job: JobView) => {
+    res
+      .status(202)
+      .location(pathOf(ROUTES.job, { id: job.id }))
+      .json(job);
+  };
 
   admin.get(mountPath(ROUTES.blocks), async (_req, res) => {
     res.json(await operations.blocks());
@@ -111,9 +121,7 @@ export function createAdminApp(options: AdminAppOptions): express.Express {
     res.json(await operations.seed(parseInput('seed', req.body ?? {}), operatorOf(res)));
   });
   admin.post(mountPath(ROUTES.importKbo), async (req, res) => {
-    const summary = await operations.importKbo(req, parseInput('importKbo', req.query), operatorOf(res));
-    logger.info({ operator: operatorOf(res), ...summary }, 'CBE dump imported');
-    res.json(summary);
+    accepted(res, await jobs.importKbo(req, parseInput('importKbo', req.query), operatorOf(res)));
   });
   admin.get(mountPath(ROUTES.auditLog), async (req, res) => {
     res.json(await operations.auditLog(parseInput('logQuery', req.query)));
@@ -122,10 +130,16 @@ export function createAdminApp(options: AdminAppOptions): express.Express {
     res.json(await operations.collectionLog(parseInput('logQuery', req.query)));
   });
   admin.post(mountPath(ROUTES.smlReconcile), async (req, res) => {
-    res.json(await operations.smlReconcile(parseInput('smlReconcile', req.body ?? {}), operatorOf(res)));
+    accepted(res, await jobs.reconcile(parseInput('smlReconcile', req.body ?? {}), operatorOf(res)));
   });
   admin.post(mountPath(ROUTES.smlPrepare), async (req, res) => {
-    res.json(await operations.smlPrepare(parseInput('smlPrepare', req.body ?? {}), operatorOf(res)));
+    accepted(res, await jobs.prepare(parseInput('smlPrepare', req.body ?? {}), operatorOf(res)));
+  });
+  admin.get(mountPath(ROUTES.jobs), async (req, res) => {
+    res.json({ jobs: await jobs.list(parseInput('jobList', req.query).limit) });
+  });
+  admin.get(mountPath(ROUTES.job), async (req, res) => {
+    res.json(await jobs.get(parseInput('jobId', req.params.id), parseInput('jobWait', req.query)));
   });
 
   app.use(ADMIN_PREFIX, admin);

@@ -4,12 +4,16 @@ import { createReadStream, statSync } from 'node:fs';
 import { Transform, type Readable } from 'node:stream';
 import { request } from 'undici';
 import { pathOf, ROUTES } from '../operations/routes';
+import type { JobView } from '../operations/jobs';
+import { followJob, reattachHint } from './job-follower';
 
 /**
  * hsmp-admin: the operators' terminal for the admin listener (SPEC §8). Prints what it did;
  * --json prints the server's answer for scripts; any failure exits 1 with one line on stderr.
  */
 class CliError extends Error {}
+/** The listener did not answer, or answered 503: following a job tries again. */
+class ListenerTrouble extends CliError {}
 
 interface Globals {
   url: string;
@@ -17,7 +21,14 @@ interface Globals {
   json?: boolean;
 }
 
-async function call(globals: Globals, method: string, path: string, body?: unknown, upload?: { stream: Readable; contentType: string }): Promise<any> {
+async function call(
+  globals: Globals,
+  method: string,
+  path: string,
+  body?: unknown,
+  upload?: { stream: Readable; contentType: string },
+  waitSeconds = 0,
+): Promise<any> {
   if (!globals.token) throw new CliError('HSMP_ADMIN_TOKEN is not set (the operator bearer token)');
   let response;
   const contentType = upload ? upload.contentType : body === undefined ? undefined : 'application/json';
@@ -26,12 +37,13 @@ async function call(globals: Globals, method: string, path: string, body?: unkno
       method: method as 'GET',
       headers: { authorization: `Bearer ${globals.token}`, accept: 'application/json', ...(contentType ? { 'content-type': contentType } : {}) },
       body: upload ? upload.stream : body === undefined ? undefined : JSON.stringify(body),
-      // An import answers when the whole dump is in: no time limit on waiting for it.
-      headersTimeout: upload ? 0 : 30_000,
+      // An upload is answered once the whole dump is in: no time limit on waiting for it. A
+      // follower's request is held by the server up to its wait.
+      headersTimeout: upload ? 0 : 30_000 + waitSeconds * 1000,
       bodyTimeout: upload ? 0 : 300_000,
     });
   } catch (error) {
-    throw new CliError(`cannot reach the admin listener at ${globals.url}: ${(error as Error).message}`);
+    throw new ListenerTrouble(`cannot reach the admin listener at ${globals.url}: ${(error as Error).message}`);
   }
   const text = await response.body.text();
   let parsed: any;
@@ -40,7 +52,10 @@ async function call(globals: Globals, method: string, path: string, body?: unkno
   } catch {
     throw new CliError(`unexpected answer from ${globals.url} (HTTP ${response.statusCode})`);
   }
-  if (response.statusCode >= 400) throw new CliError(`${parsed.detail ?? parsed.title ?? 'request refused'} (HTTP ${response.statusCode})`);
+  if (response.statusCode >= 400) {
+    const Refusal = response.statusCode === 503 ? ListenerTrouble : CliError;
+    throw new Refusal(`${parsed.detail ?? parsed.title ?? 'request refused'} (HTTP ${response.statusCode})`);
+  }
   return parsed;
 }
 
@@ -92,11 +107,49 @@ export function buildProgram(print: (line: string) => void = console.log): Comma
     },
   );
 
+  const detachable = (cmd: Command) => cmd.option('--detach', 'start the job and return; follow it later with `hsmp-admin jobs follow ID`');
+  /** Follows a job the server started until it ends, then prints its result (or fails with its problem). */
+  const runJob = async (job: JobView, detach: boolean | undefined) => {
+    if (detach) {
+      out(job, () => [`job ${job.id} (${job.kind}) started; follow it with: ${reattachHint(job.id)}`]);
+      return;
+    }
+    process.stderr.write(`job ${job.id} (${job.kind}) started; Ctrl-C detaches (the job goes on)\n`);
+    const ended = await followJob(job, {
+      fetch: (id, after) =>
+        call(
+          globals(),
+          ROUTES.job.method,
+          pathOf(ROUTES.job, { id }, new URLSearchParams({ wait: String(FOLLOW_WAIT_SECONDS), after: String(after) })),
+          undefined,
+          undefined,
+          FOLLOW_WAIT_SECONDS,
+        ),
+      retryable: (error) => error instanceof ListenerTrouble,
+      progressLine,
+      write: (line) => process.stderr.write(`${line}\n`),
+      patienceMs: FOLLOW_PATIENCE_MS,
+    });
+    endOf(ended);
+  };
+  const endOf = (job: JobView) => {
+    if (job.state === 'succeeded') {
+      const done = doneLine(job);
+      if (done) process.stderr.write(`${done}\n`);
+      out(job.result, () => resultLines(job));
+      return;
+    }
+    const problem = job.problem;
+    throw new CliError(`${problem?.detail ?? `job ${job.state}`} (${problem ? `HTTP ${problem.status}, ` : ''}job ${job.id})`);
+  };
+
   reason(
-    program
-      .command('import-kbo <file>')
-      .description('import a CBE enterprise.csv dump, streamed to the server')
-      .option('--force', 'allow deactivating more than the safety share of the registry'),
+    detachable(
+      program
+        .command('import-kbo <file>')
+        .description('import a CBE enterprise.csv dump: uploaded, then imported by a job on the server')
+        .option('--force', 'allow deactivating more than the safety share of the registry'),
+    ),
   ).action(async (file: string, o) => {
     let size: number;
     try {
@@ -107,15 +160,13 @@ export function buildProgram(print: (line: string) => void = console.log): Comma
     const progress = uploadProgress(size, (line) => process.stderr.write(line));
     const stream = createReadStream(file).pipe(progress.counter);
     const query = new URLSearchParams({ force: o.force ? 'true' : 'false', ...(o.reason ? { reason: o.reason } : {}) });
+    let job: JobView;
     try {
-      const result = await call(globals(), ROUTES.importKbo.method, pathOf(ROUTES.importKbo, {}, query), undefined, { stream, contentType: 'text/csv' });
-      out(result, () => [
-        `imported ${result.rows} rows in ${result.seconds.toFixed(1)} s (${Math.round(result.rows / Math.max(result.seconds, 0.001))} rows/s; merge ${result.mergeSeconds.toFixed(1)} s): ` +
-          `added ${result.added}, reactivated ${result.reactivated}, deactivated ${result.deactivated}, unchanged ${result.unchanged}`,
-      ]);
+      job = await call(globals(), ROUTES.importKbo.method, pathOf(ROUTES.importKbo, {}, query), undefined, { stream, contentType: 'text/csv' });
     } finally {
       progress.stop();
     }
+    await runJob(job, o.detach);
   });
 
   const describe = (state: { status: string; migratedIn: string[] }) =>
@@ -224,63 +275,51 @@ export function buildProgram(print: (line: string) => void = console.log): Comma
         ...result.ips.map((i: any) => `  ip ${i.address}: ${i.count} of ${i.limit}`),
       ]);
     });
-  const sml = program.command('sml').description('the SML: reconcile migrations, prepare keys in bulk (SPEC §9)');
+  const sml = program.command('sml').description('the SML: reconcile migrations, prepare keys in bulk (SPEC §9), as jobs on the server');
   reason(
-    sml
-      .command('reconcile')
-      .description("read this SMP's participants from the SML; prepared keys it no longer lists become migrated (HSMP-013)")
-      .option('--environment <e>', 'only this environment', environment)
-      .option('--force', 'mark them even when more than HSMP_SML_RECONCILE_MAX_SHARE of the prepared keys would go'),
+    detachable(
+      sml
+        .command('reconcile')
+        .description("read this SMP's participants from the SML; prepared keys it no longer lists become migrated (HSMP-013)")
+        .option('--environment <e>', 'only this environment', environment)
+        .option('--force', 'mark them even when more than HSMP_SML_RECONCILE_MAX_SHARE of the prepared keys would go'),
+    ),
   ).action(async (o) => {
-    const result = await call(globals(), ROUTES.smlReconcile.method, pathOf(ROUTES.smlReconcile), {
+    const job = await call(globals(), ROUTES.smlReconcile.method, pathOf(ROUTES.smlReconcile), {
       environment: o.environment,
       force: Boolean(o.force),
       reason: o.reason,
     });
-    out(result, () =>
-      result.reconciliations.map(
-        (r: any) =>
-          `reconciled ${r.environment}: the SML lists ${r.listed} participants (${r.pages} pages); ${r.missing} of ${r.prepared} prepared keys no longer listed, ${r.marked} marked migrated`,
-      ),
-    );
+    await runJob(job, o.detach);
   });
   reason(
-    sml
-      .command('prepare')
-      .description('PrepareToMigrate a key for every active enterprise that has none prepared; resumable')
-      .option('--environment <e>', 'the environment (needed when the deployment serves several)', environment)
-      .option('--rate <n>', 'SML calls per second at most', positiveInt, 10),
+    detachable(
+      sml
+        .command('prepare')
+        .description('PrepareToMigrate a key for every active enterprise that has none prepared; resumable')
+        .option('--environment <e>', 'the environment (needed when the deployment serves several)', environment)
+        .option('--rate <n>', 'SML calls per second at most (default: HSMP_SML_PREPARE_CONCURRENCY calls in flight, unpaced)', positiveInt),
+    ),
   ).action(async (o) => {
-    const started = Date.now();
-    const total = { prepared: 0, notOurs: 0 };
-    let after: string | undefined;
-    let environmentName = o.environment ?? '';
-    do {
-      const batchStarted = Date.now();
-      const limit = Math.min(100, o.rate);
-      let result;
-      try {
-        result = await call(globals(), ROUTES.smlPrepare.method, pathOf(ROUTES.smlPrepare), { environment: o.environment, after, limit, reason: o.reason });
-      } catch (error) {
-        throw new CliError(`${(error as Error).message}; ${total.prepared} prepared so far, run the same command again to go on`);
-      }
-      total.prepared += result.prepared;
-      total.notOurs += result.notOurs;
-      environmentName = result.environment;
-      after = result.next;
-      const seconds = (Date.now() - started) / 1000;
-      process.stderr.write(
-        `sml prepare: ${total.prepared} prepared, ${total.notOurs} not this SMP's, ${(total.prepared / Math.max(seconds, 0.001)).toFixed(1)}/s${after ? `, at ${after}` : ', done'}\n`,
-      );
-      // Paces the SML calls: a batch of `limit` takes at least limit / rate seconds.
-      const wait = (limit / o.rate) * 1000 - (Date.now() - batchStarted);
-      if (after && wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-    } while (after);
-    const seconds = (Date.now() - started) / 1000;
-    out({ environment: environmentName, ...total, seconds }, () => [
-      `prepared ${total.prepared} keys in ${environmentName} in ${seconds.toFixed(1)} s (${total.notOurs} not this SMP's)`,
-    ]);
+    const job = await call(globals(), ROUTES.smlPrepare.method, pathOf(ROUTES.smlPrepare), { environment: o.environment, rate: o.rate, reason: o.reason });
+    await runJob(job, o.detach);
   });
+
+  const jobs = program
+    .command('jobs')
+    .description('imports, reconciliations, preparations: running and recent')
+    .option('--limit <n>', 'recent jobs shown besides the running ones', positiveInt, 20)
+    .action(async (o) => {
+      const result = await call(globals(), ROUTES.jobs.method, pathOf(ROUTES.jobs, {}, new URLSearchParams({ limit: String(o.limit) })));
+      out(result, () => (result.jobs.length ? result.jobs.map(jobLine) : ['no jobs']));
+    });
+  jobs
+    .command('follow <id>')
+    .description('follow a job until it ends (again), then print its result')
+    .action(async (id: string) => {
+      const job = await call(globals(), ROUTES.job.method, pathOf(ROUTES.job, { id }));
+      await runJob(job, false);
+    });
   return program;
 }
 
@@ -318,6 +357,55 @@ export function uploadProgress(size: number, write: (line: string) => void): { c
       clearInterval(timer);
     },
   };
+}
+
+/** The server holds a follower's request this long at most, waiting for the job to change. */
+const FOLLOW_WAIT_SECONDS = 20;
+/** How long a follower keeps trying to reach the listener again before it gives up (the job goes on). */
+const FOLLOW_PATIENCE_MS = Number(process.env.HSMP_ADMIN_FOLLOW_PATIENCE_SECONDS ?? 120) * 1000;
+
+function progressLine(job: JobView): string | undefined {
+  const p = job.progress as any;
+  if (!p || Object.keys(p).length === 0) return undefined;
+  switch (job.kind) {
+    case 'import-kbo':
+      if (p.phase === 'receiving') return undefined;
+      return p.bytes < p.of ? `import-kbo: importing, ${Math.floor((100 * p.bytes) / Math.max(p.of, 1))} % of the dump read` : 'import-kbo: all read; merging';
+    case 'sml-reconcile':
+      return `sml reconcile: ${p.environment}: ${p.phase}, ${p.pages} pages, ${p.listed} participants listed`;
+    case 'sml-prepare':
+      return `sml prepare: ${p.prepared} prepared, ${p.notOurs} not this SMP's, ${p.perSecond}/s${p.at ? `, at ${p.at}` : ''}`;
+  }
+}
+
+function doneLine(job: JobView): string | undefined {
+  const r = job.result as any;
+  if (job.kind !== 'sml-prepare') return undefined;
+  return `sml prepare: ${r.prepared} prepared, ${r.notOurs} not this SMP's, ${(r.prepared / Math.max(r.seconds, 0.001)).toFixed(1)}/s, done`;
+}
+
+function resultLines(job: JobView): string[] {
+  const r = job.result as any;
+  switch (job.kind) {
+    case 'import-kbo':
+      return [
+        `imported ${r.rows} rows in ${r.seconds.toFixed(1)} s (${Math.round(r.rows / Math.max(r.seconds, 0.001))} rows/s; merge ${r.mergeSeconds.toFixed(1)} s): ` +
+          `added ${r.added}, reactivated ${r.reactivated}, deactivated ${r.deactivated}, unchanged ${r.unchanged}`,
+      ];
+    case 'sml-reconcile':
+      return r.reconciliations.map(
+        (c: any) =>
+          `reconciled ${c.environment}: the SML lists ${c.listed} participants (${c.pages} pages); ${c.missing} of ${c.prepared} prepared keys no longer listed, ${c.marked} marked migrated`,
+      );
+    case 'sml-prepare':
+      return [`prepared ${r.prepared} keys in ${r.environment} in ${r.seconds.toFixed(1)} s (${r.notOurs} not this SMP's)`];
+  }
+}
+
+function jobLine(job: JobView): string {
+  const ended = job.finishedAt ? `, ended ${job.finishedAt}` : '';
+  const what = job.state === 'succeeded' ? resultLines(job).join('; ') : job.problem ? job.problem.detail : (progressLine(job) ?? 'starting');
+  return `job ${job.id} ${job.kind} ${job.state} (started ${job.startedAt} by ${job.operator}${ended}): ${what}`;
 }
 
 const TYPE_MEANING: Record<string, string> = {

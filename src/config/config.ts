@@ -63,6 +63,8 @@ export interface Config {
   refusalLogMaxPending: number;
   /** Added to every answer of the development SML (benchmarks, tests). */
   devSmlDelayMs: number;
+  /** A job whose instance has not renewed its lease for this long is abandoned (its instance died). */
+  jobLeaseSeconds: number;
 }
 
 /** SPEC §8 / §9: each environment's SML and the SMP certificate hsmp presents to it. */
@@ -74,6 +76,10 @@ export interface SmlConfig {
   /** 0: only on demand. */
   reconcileIntervalSeconds: number;
   reconcileMaxShare: number;
+  /** The hours over which the reconciliation's share valve adds up what unforced runs marked. */
+  reconcileWindowHours: number;
+  /** SML calls in flight during a bulk preparation. */
+  prepareConcurrency: number;
 }
 
 const port = (fallback: number) =>
@@ -206,6 +212,9 @@ const schema = z.object({
     .min(0, 'expected a share between 0 and 1')
     .max(1, 'expected a share between 0 and 1')
     .default(0.1),
+  HSMP_SML_RECONCILE_WINDOW_HOURS: positiveInt(24),
+  HSMP_SML_PREPARE_CONCURRENCY: positiveInt(4).refine((n) => n <= 64, { error: 'expected at most 64 calls in flight' }),
+  HSMP_JOB_LEASE_SECONDS: positiveInt(30),
   HSMP_DEV_SML_PORT: port(8890),
   HSMP_REFUSAL_LOG_MAX_PENDING: positiveInt(10_000),
   // Below a common 1024 open-file limit, with room for the admin listener, pools and files.
@@ -283,12 +292,15 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       timeoutMs: e.HSMP_SML_TIMEOUT_MS,
       reconcileIntervalSeconds: e.HSMP_SML_RECONCILE_INTERVAL,
       reconcileMaxShare: e.HSMP_SML_RECONCILE_MAX_SHARE,
+      reconcileWindowHours: e.HSMP_SML_RECONCILE_WINDOW_HOURS,
+      prepareConcurrency: e.HSMP_SML_PREPARE_CONCURRENCY,
     },
     devSmlPort: e.HSMP_DEV_SML_PORT,
     refusalLogMaxPending: e.HSMP_REFUSAL_LOG_MAX_PENDING,
     maxConnections: { public: e.HSMP_MAX_CONNECTIONS, admin: e.HSMP_ADMIN_MAX_CONNECTIONS },
     tlsHandshakeTimeoutMs: e.HSMP_TLS_HANDSHAKE_TIMEOUT_MS,
     devSmlDelayMs: e.HSMP_DEV_SML_DELAY_MS,
+    jobLeaseSeconds: e.HSMP_JOB_LEASE_SECONDS,
   };
 }
 

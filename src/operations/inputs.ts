@@ -61,14 +61,18 @@ export const INPUTS = {
   smlPrepare: z
     .object({
       environment: z.enum(ENVIRONMENTS).optional(),
-      after: z
-        .string()
-        .regex(/^[01]\d{9}$/, 'expected an enterprise number of 10 digits')
-        .optional(),
-      limit: z.number().int().min(1).max(1000).default(100),
+      /** SML calls per second at most; absent: as fast as HSMP_SML_PREPARE_CONCURRENCY calls in flight go. */
+      rate: z.number().int().min(1).max(100_000).optional(),
       reason,
     })
-    .default({ limit: 100 }),
+    .default({}),
+  jobId: z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER).transform(String),
+  jobList: z.object({ limit: z.coerce.number().int().min(1).max(100).default(20) }),
+  /** Hold the answer until the job's revision is above `after` or it ended, `wait` seconds at most. */
+  jobWait: z.object({
+    wait: z.coerce.number().min(0).max(25).default(0),
+    after: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+  }),
 } as const;
 
 export type Inputs = { [K in keyof typeof INPUTS]: z.infer<(typeof INPUTS)[K]> };

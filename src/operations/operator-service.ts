@@ -1,8 +1,6 @@
-import type { Readable } from 'node:stream';
 import { parseUserSubject, userSubject } from '../domain/access-point';
 import { brusselsDay } from '../domain/brussels-day';
 import { ENVIRONMENTS, type Environment } from '../domain/environment';
-import { importKboDump, type ImportSummary } from '../kbo/importer';
 import { datasetNumbers } from '../participants/datasets';
 import {
   getEnterprise,
@@ -14,11 +12,10 @@ import {
 } from '../participants/enterprise-repository';
 import { GLOBAL_SUBJECT, type Allowance, type CounterKind, type DailyCounters, type QuotaPolicy } from '../quota';
 import type { Limits } from '../quota';
-import type { BulkPrepareProgress, PreparedKeys, Reconciler, ReconcileSummary } from '../sml';
 import type { Database } from '../store/database';
 import type { PoolClient } from 'pg';
 import { audited } from './audit';
-import { BadRequest, Conflict, NotFound } from './errors';
+import { BadRequest, NotFound } from './errors';
 import type { Inputs } from './inputs';
 import { auditPage, collectionPage, type LogPage } from './log-repository';
 
@@ -34,9 +31,6 @@ export interface OperatorServiceOptions {
   limits: Limits;
   /** The environments this deployment serves (HSMP_ENVIRONMENTS). */
   environments: Environment[];
-  import: { maxDeactivateShare: number; maxBytes: number };
-  /** Absent with HSMP_SML=off. */
-  sml?: { keys: PreparedKeys; reconciler: Reconciler; environments: Environment[] };
   now: () => Date;
 }
 
@@ -191,48 +185,11 @@ export class OperatorService {
     return { datasets };
   }
 
-  importKbo(dump: Readable, input: Inputs['importKbo'], operator: string): Promise<ImportSummary> {
-    return importKboDump(this.options.database, dump, {
-      force: input.force === 'true',
-      maxDeactivateShare: this.options.import.maxDeactivateShare,
-      maxBytes: this.options.import.maxBytes,
-      audit: { operator, reason: input.reason },
-    });
-  }
-
   auditLog(input: Inputs['logQuery']): Promise<LogPage> {
     return auditPage(this.pool, input);
   }
 
   collectionLog(input: Inputs['logQuery']): Promise<LogPage> {
     return collectionPage(this.pool, input);
-  }
-
-  async smlReconcile(input: Inputs['smlReconcile'], operator: string): Promise<{ reconciliations: Array<ReconcileSummary | undefined> }> {
-    const { sml, environments } = this.smlFor(input.environment);
-    const reconciliations = [];
-    for (const environment of environments) {
-      reconciliations.push(await sml.reconciler.reconcile(environment, { force: input.force, operator, reason: input.reason }));
-    }
-    return { reconciliations };
-  }
-
-  /** One batch of bulk preparation; audited when it prepared anything. */
-  async smlPrepare(input: Inputs['smlPrepare'], operator: string): Promise<BulkPrepareProgress> {
-    const { sml, environments } = this.smlFor(input.environment);
-    if (environments.length !== 1) throw new BadRequest('environment: name one environment (this deployment serves several)');
-    const progress = await sml.keys.prepareBatch(environments[0], input.after ?? '', input.limit);
-    if (progress.prepared > 0 || progress.notOurs > 0) {
-      const entry = { operator, action: 'sml-prepare', target: environments[0], reason: input.reason, details: { after: input.after ?? null } };
-      await audited(this.pool, entry, async () => progress);
-    }
-    return progress;
-  }
-
-  private smlFor(asked: Environment | undefined) {
-    const sml = this.options.sml;
-    if (!sml) throw new Conflict('sml-off', 'HSMP_SML is off: this deployment does not talk to the SML');
-    if (asked && !sml.environments.includes(asked)) throw new BadRequest(`environment: ${asked} is not served by this deployment`);
-    return { sml, environments: asked ? [asked] : sml.environments };
   }
 }

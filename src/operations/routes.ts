@@ -26,6 +26,8 @@ export const ROUTES = {
   collectionLog: { method: 'GET', path: '/admin/collections' },
   smlReconcile: { method: 'POST', path: '/admin/sml/reconcile' },
   smlPrepare: { method: 'POST', path: '/admin/sml/prepare' },
+  jobs: { method: 'GET', path: '/admin/jobs' },
+  job: { method: 'GET', path: '/admin/jobs/{id}' },
 } as const satisfies Record<string, Route>;
 
 /** The route's path below ADMIN_PREFIX in express's notation (`:name`). */

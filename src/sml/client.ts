@@ -85,8 +85,9 @@ export class SmlClient {
     return this.call({ operation: 'Migrate', record }).then(() => undefined);
   }
 
-  async list(smpId: string, nextPageIdentifier?: string): Promise<ParticipantPage> {
-    const xml = await this.call({ operation: 'List', page: { smpId, nextPageIdentifier } });
+  /** One List page; `maxBytes` bounds the page (and the time its parsing holds the event loop). */
+  async list(smpId: string, nextPageIdentifier?: string, options: { maxBytes?: number } = {}): Promise<ParticipantPage> {
+    const xml = await this.call({ operation: 'List', page: { smpId, nextPageIdentifier } }, options.maxBytes);
     try {
       return readListResponse(xml);
     } catch (error) {
@@ -98,12 +99,12 @@ export class SmlClient {
     return this.dispatcher.close();
   }
 
-  private async call(message: SmlRequest): Promise<string> {
+  private async call(message: SmlRequest, maxBytes?: number): Promise<string> {
     const { operation } = message;
     const started = process.hrtime.bigint();
     let outcome = 'ok';
     try {
-      const xml = await this.exchange(message);
+      const xml = await this.exchange(message, maxBytes);
       const fault = this.faultOf(operation, xml.body, xml.status);
       if (fault) throw fault;
       return xml.body;
@@ -115,10 +116,10 @@ export class SmlClient {
     }
   }
 
-  private async exchange(message: SmlRequest): Promise<{ status: number; body: string }> {
+  private async exchange(message: SmlRequest, maxBytes?: number): Promise<{ status: number; body: string }> {
     const { operation } = message;
     const signal = AbortSignal.timeout(this.options.timeoutMs);
-    const limit = this.options.maxResponseBytes ?? 16 * 1024 * 1024;
+    const limit = maxBytes ?? this.options.maxResponseBytes ?? 16 * 1024 * 1024;
     try {
       const response = await request(this.endpoint.url, {
         method: 'POST',

@@ -35,6 +35,7 @@ function mountedAdminRoutes(): Array<[string, string]> {
     database: service.database,
     counters: service.counters,
     operations: {} as never,
+    jobs: {} as never,
     metrics: {} as never,
     logger: {} as never,
   }) as unknown as {
@@ -113,6 +114,10 @@ describe('OpenAPI document', () => {
     await admin('GET', '/admin/audit', '/admin/audit');
     await admin('GET', '/admin/collections', '/admin/collections');
     await admin('GET', '/admin/enterprises/0200065765', '/admin/enterprises/{number}');
+    const job = await service.admin('POST', '/admin/sml/reconcile', { environment: 'test', force: true, reason: 'openapi test' });
+    live.push(['/admin/sml/reconcile', 'post', String(job.status), 'application/json', job.json()]);
+    await admin('GET', `/admin/jobs/${job.json().id}?wait=20`, '/admin/jobs/{id}');
+    await admin('GET', '/admin/jobs', '/admin/jobs');
     const ok = await service.get('/hermes-rw/migrationKey/1900110036', { accept: 'application/json' });
     live.push(['/hermes-rw/migrationKey/{participantId}', 'get', String(ok.status), 'application/json', ok.json()]);
     const refused = await service.get('/hermes-rw/migrationKey/1900120033', { accept: 'application/json' });

@@ -8,7 +8,7 @@ import type { DevPkiIndex } from '../../src/dev/dev-pki';
 import { hsmpAdmin } from '../support/cli';
 import { closeAgents, testPki } from '../support/pki';
 import { seed } from '../support/seed';
-import { itWithServers, startTestService, type TestService } from '../support/service';
+import { adminJob, itWithServers, startTestService, type TestService } from '../support/service';
 
 /**
  * SPEC §9 over real mutual TLS: hsmp prepares every key with the (development) SML before it
@@ -240,9 +240,10 @@ describe('reconciliation', () => {
     }
     expect(service.devSml.owner('test', `0208:${migrating}`)).toBe(DEV_NEW_SMP_ID);
 
-    const reconciled = await service.admin('POST', '/admin/sml/reconcile', { environment: 'test', reason: 'test' });
-    expect(reconciled.status).toBe(200);
-    const [summary] = reconciled.json().reconciliations;
+    const reconciled = await adminJob(service, 'POST', '/admin/sml/reconcile', { environment: 'test', reason: 'test' });
+    expect(reconciled.status).toBe(202);
+    expect(reconciled.job.state).toBe('succeeded');
+    const [summary] = reconciled.job.result.reconciliations;
     expect(summary).toMatchObject({ environment: 'test', missing: 1, marked: 1 });
     expect(summary.prepared).toBeGreaterThan(2);
     expect((await collect(migrating)).body.code).toBe('HSMP-013');
@@ -268,10 +269,10 @@ describe('reconciliation', () => {
     const before = await migratedIn('test');
     const productionBefore = await migratedIn('production');
     service.devSml.fault = 'empty-listing';
-    const refused = await service.admin('POST', '/admin/sml/reconcile', { environment: 'test' });
-    expect(refused.status).toBe(409);
-    expect(refused.json().code).toBe('reconcile-refused');
-    expect(refused.json().summary.marked).toBe(0);
+    const refused = (await adminJob(service, 'POST', '/admin/sml/reconcile', { environment: 'test' })).job;
+    expect(refused.state).toBe('failed');
+    expect(refused.problem).toMatchObject({ code: 'reconcile-refused', status: 409 });
+    expect(refused.problem.summary.marked).toBe(0);
     expect(await migratedIn('test')).toBe(before);
     const cli = await hsmpAdmin(service, ['sml', 'reconcile', '--environment', 'test']);
     expect(cli.code).toBe(1);
@@ -289,7 +290,8 @@ describe('reconciliation', () => {
 
   it('hsmp-admin sml reconcile prints the counts', async () => {
     const cli = await hsmpAdmin(service, ['sml', 'reconcile', '--environment', 'production', '--reason', 'test']);
-    expect(cli.stderr).toBe('');
+    expect(cli.stderr).toMatch(/^job \d+ \(sml-reconcile\) started; Ctrl-C detaches \(the job goes on\)\n/);
+    expect(cli.stderr).toMatch(/sml reconcile: production: (listing|judging|marking), 1 pages, \d+ participants listed\n/);
     expect(cli.code).toBe(0);
     expect(cli.stdout).toMatch(
       /^reconciled production: the SML lists \d+ participants \(1 pages\); 0 of \d+ prepared keys no longer listed, 0 marked migrated/,

@@ -172,3 +172,20 @@ export function requireInCi(variable: 'DATABASE_URL' | 'REDIS_URL'): boolean {
 export function itWithServers(...variables: Array<'DATABASE_URL' | 'REDIS_URL'>): jest.It {
   return variables.every(requireInCi) ? it : it.skip;
 }
+
+/** Starts a job through the admin API and waits for its end: the final job, or the refusal to start it. */
+export async function adminJob(
+  service: TestService,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; job: any; started: TestResponse }> {
+  const started = await service.admin(method, path, body);
+  if (started.status !== 202) return { status: started.status, job: undefined, started };
+  let job = started.json();
+  while (job.state === 'running') {
+    const next = await service.admin('GET', `/admin/jobs/${job.id}?wait=10&after=${job.revision}`);
+    job = next.json();
+  }
+  return { status: started.status, job, started };
+}
