@@ -4,7 +4,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { createAdminApp } from './admin/admin-app';
-import { OperatorService } from './operations';
+import { audited, OperatorService } from './operations';
 import { createMetrics } from './admin/metrics';
 import type { CollectionSteps } from './collection/flow';
 import { resolveSmlEndpoints, type Config } from './config/config';
@@ -17,7 +17,7 @@ import { connectRedis, MemoryCounters, QuotaGuard, QuotaPolicy, RedisCounters, t
 import { openDatabase, type Database } from './store/database';
 import { KeyCipher, loadKeyEncryptionKey } from './store/key-cipher';
 import { migrate } from './store/migrate';
-import { KeyPreparer, PreparedKeys, SmlClient, SmlHealth } from './sml';
+import { KeyPreparer, KeyRevocations, PreparedKeys, SmlClient, SmlHealth } from './sml';
 import { JobOperations, Jobs, Reconciliation } from './operations/jobs';
 import path from 'node:path';
 import { CertificateAuthenticator, CertificateSource, RevocationChecker, TLS12_CIPHERS, TrustStore } from './tls';
@@ -104,7 +104,14 @@ export async function startService(config: Config, files: ServiceFiles, { logger
       closers.unshift(() => client.close());
     }
     const smlHealth = new SmlHealth(logger);
-    const keys = new PreparedKeys(registry, endpoints ? new KeyPreparer(smlClients, config.smpId, smlHealth) : undefined, logger);
+    const preparer = endpoints ? new KeyPreparer(smlClients, config.smpId, smlHealth) : undefined;
+    const revocations =
+      preparer &&
+      new KeyRevocations(registry, preparer, {
+        smlTimeoutMs: config.sml.timeoutMs,
+        audited: (entry, work) => audited(database.pool, entry, work),
+      });
+    const keys = new PreparedKeys(registry, preparer, logger, { revocations, maxAgeDays: config.sml.keyMaxAgeDays, now: now ?? (() => new Date()) });
     let sml: RunningSml | undefined;
     if (endpoints) {
       const reconciliation = new Reconciliation(database, smlClients, {
@@ -203,6 +210,7 @@ export async function startService(config: Config, files: ServiceFiles, { logger
       counters,
       limits: config.limits,
       environments: config.environments,
+      revocations,
       now: now ?? (() => new Date()),
     });
     const adminApp = createAdminApp({ config, database, counters, operations, jobs: jobOperations, metrics, logger, sml });

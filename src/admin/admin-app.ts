@@ -117,6 +117,9 @@ export function createAdminApp(options: AdminAppOptions): express.Express {
   admin.post(mountPath(ROUTES.restoreEnterprise), async (req, res) => {
     res.json(await operations.restoreEnterprise(enterpriseNumberOf(req), parseInput('perEnvironment', req.body ?? {}), operatorOf(res)));
   });
+  admin.post(mountPath(ROUTES.revokeKey), async (req, res) => {
+    res.json(await operations.revokeKey(enterpriseNumberOf(req), parseInput('keyRevocation', req.body ?? {}), operatorOf(res)));
+  });
   admin.post(mountPath(ROUTES.seed), async (req, res) => {
     res.json(await operations.seed(parseInput('seed', req.body ?? {}), operatorOf(res)));
   });

@@ -194,6 +194,25 @@ export function buildProgram(print: (line: string) => void = console.log): Comma
   }
 
   program
+    .command('key')
+    .description("a participant's migration key (never shown)")
+    .command('revoke <number>')
+    .description('make the key handed out so far worthless: a fresh key is prepared at the SML in its place (SPEC §9)')
+    .option('--environment <e>', 'only this environment (default: every environment served where a key was handed out)', environment)
+    .requiredOption('--reason <text>', 'why, written to the audit log')
+    .action(async (number: string, o) => {
+      const result = await call(globals(), ROUTES.revokeKey.method, pathOf(ROUTES.revokeKey, { number }), { environment: o.environment, reason: o.reason });
+      out(result, () => [
+        ...result.revoked.map(
+          (r: any) =>
+            `revoked the ${r.environment} key of ${result.enterpriseNumber} (revocation ${r.revocations}): it had been collected ${r.revokedKey.collections} times` +
+            `${r.revokedKey.users.length ? ` by ${r.revokedKey.users.join(', ')}` : ''}; a new key is prepared at the SML and goes to the next collection`,
+        ),
+        ...result.nothingToRevoke.map((n: any) => `${n.environment}: ${n.why}`),
+      ]);
+    });
+
+  program
     .command('blacklist')
     .description('users, IPs and global lock in force')
     .action(async () => {

@@ -80,6 +80,8 @@ export interface SmlConfig {
   reconcileWindowHours: number;
   /** SML calls in flight during a bulk preparation. */
   prepareConcurrency: number;
+  /** HSMP_KEY_MAX_AGE_DAYS: a key first handed out longer ago is replaced at its next collection; 0: never. */
+  keyMaxAgeDays: number;
 }
 
 const port = (fallback: number) =>
@@ -213,6 +215,11 @@ const schema = z.object({
     .max(1, 'expected a share between 0 and 1')
     .default(0.1),
   HSMP_SML_RECONCILE_WINDOW_HOURS: positiveInt(24),
+  HSMP_KEY_MAX_AGE_DAYS: z.coerce
+    .number({ error: 'expected a whole number of days' })
+    .int('expected a whole number of days')
+    .min(0, 'expected 0 (never) or more days')
+    .default(0),
   HSMP_SML_PREPARE_CONCURRENCY: positiveInt(4).refine((n) => n <= 64, { error: 'expected at most 64 calls in flight' }),
   HSMP_JOB_LEASE_SECONDS: positiveInt(30),
   HSMP_DEV_SML_PORT: port(8890),
@@ -249,6 +256,9 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   if (!environments.includes(e.HSMP_ENVIRONMENT)) {
     throw new ConfigError(`HSMP_ENVIRONMENTS: must include HSMP_ENVIRONMENT (${e.HSMP_ENVIRONMENT})`);
   }
+  // Replacing a key means preparing the new one at the SML: with HSMP_SML=off another system does that.
+  if (e.HSMP_KEY_MAX_AGE_DAYS > 0 && e.HSMP_SML === 'off')
+    throw new ConfigError('HSMP_KEY_MAX_AGE_DAYS: rotation prepares new keys at the SML, which HSMP_SML=off does not talk to');
   return {
     host: e.HSMP_HOST,
     port: e.HSMP_PORT,
@@ -294,6 +304,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       reconcileMaxShare: e.HSMP_SML_RECONCILE_MAX_SHARE,
       reconcileWindowHours: e.HSMP_SML_RECONCILE_WINDOW_HOURS,
       prepareConcurrency: e.HSMP_SML_PREPARE_CONCURRENCY,
+      keyMaxAgeDays: e.HSMP_KEY_MAX_AGE_DAYS,
     },
     devSmlPort: e.HSMP_DEV_SML_PORT,
     refusalLogMaxPending: e.HSMP_REFUSAL_LOG_MAX_PENDING,

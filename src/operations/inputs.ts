@@ -46,6 +46,8 @@ export const INPUTS = {
   withReason: z.object({ reason }).default({}),
   /** mark-migrated, restore: one environment, or (absent) every environment served. */
   perEnvironment: z.object({ environment: z.enum(ENVIRONMENTS).optional(), reason }).default({}),
+  /** A revocation says why: the audit log is what tells, later, which key was revoked and for what. */
+  keyRevocation: z.object({ environment: z.enum(ENVIRONMENTS).optional(), reason: z.string().trim().min(1).max(1000) }),
   usage: z.object({ day: day.optional() }),
   seed: z.object({ datasets: z.number().int().min(1).max(MAX_DATASETS).default(1), reason }).default({ datasets: 1 }),
   importKbo: z.object({ force: z.enum(['true', 'false']).default('false'), reason }),

@@ -13,9 +13,11 @@ import {
 import { GLOBAL_SUBJECT, type Allowance, type CounterKind, type DailyCounters, type QuotaPolicy } from '../quota';
 import type { Limits } from '../quota';
 import type { Database } from '../store/database';
+import { belgianParticipant } from '../participants/participant-id';
+import { NothingToRevoke, type KeyRevocations, type RevocationSummary } from '../sml';
 import type { PoolClient } from 'pg';
 import { audited } from './audit';
-import { BadRequest, NotFound } from './errors';
+import { BadRequest, Conflict, NotFound } from './errors';
 import type { Inputs } from './inputs';
 import { auditPage, collectionPage, type LogPage } from './log-repository';
 
@@ -31,6 +33,8 @@ export interface OperatorServiceOptions {
   limits: Limits;
   /** The environments this deployment serves (HSMP_ENVIRONMENTS). */
   environments: Environment[];
+  /** Absent with HSMP_SML=off: another system prepares the keys, and would have to replace them. */
+  revocations?: KeyRevocations;
   now: () => Date;
 }
 
@@ -168,6 +172,32 @@ export class OperatorService {
     return { enterpriseNumber, environments, ...change };
   }
 
+  /**
+   * Revokes the participant's key (SPEC §9) in the environment named, or in every environment
+   * served where it has a key handed out. Each environment is one revocation: prepared at the SML
+   * first, replaced and audited only once the SML accepted the new key.
+   */
+  async revokeKey(enterpriseNumber: string, input: Inputs['keyRevocation'], operator: string) {
+    const revocations = this.options.revocations;
+    if (!revocations) throw new Conflict('sml-off', 'HSMP_SML is off: the keys are prepared by another system, which has to replace them');
+    if (!(await getEnterprise(this.pool, enterpriseNumber))) throw new NotFound(`hsmp does not hold enterprise ${enterpriseNumber}`);
+    const participant = belgianParticipant(enterpriseNumber);
+    const environments = this.servedOrAsked(input.environment);
+    const revoked: RevocationSummary[] = [];
+    const nothing: Array<{ environment: Environment; why: string }> = [];
+    for (const environment of environments) {
+      try {
+        const { summary } = await revocations.revoke(participant, environment, { operator, reason: input.reason });
+        if (summary) revoked.push(summary);
+      } catch (error) {
+        if (!(error instanceof NothingToRevoke) || input.environment) throw withDone(error, revoked);
+        nothing.push({ environment, why: error.message });
+      }
+    }
+    if (revoked.length === 0) throw new NothingToRevoke(nothing.map((n) => n.why).join('; '));
+    return { enterpriseNumber, revoked, nothingToRevoke: nothing };
+  }
+
   private servedOrAsked(asked: Environment | undefined): Environment[] {
     if (asked && !this.options.environments.includes(asked)) throw new BadRequest(`environment: ${asked} is not served by this deployment`);
     return asked ? [asked] : [...this.options.environments];
@@ -192,4 +222,11 @@ export class OperatorService {
   collectionLog(input: Inputs['logQuery']): Promise<LogPage> {
     return collectionPage(this.pool, input);
   }
+}
+
+/** A failure after other environments were already revoked says so: those stay revoked. */
+function withDone(error: unknown, revoked: RevocationSummary[]): unknown {
+  if (revoked.length === 0 || !(error instanceof Error)) return error;
+  error.message += ` (already revoked, and staying so: ${revoked.map((r) => r.environment).join(', ')})`;
+  return error;
 }

@@ -27,6 +27,18 @@ interface Collection {
 
 type CollectedRow = { outcome: string; key_ciphertext: Buffer | null; prepared: boolean; handed_out_at: Date | null };
 
+/** A participant's key as a revocation sees it (SPEC §9). */
+export interface HeldKey {
+  record: MigrationRecord;
+  digest: Buffer;
+  createdAt: Date;
+  /** When the SML accepted it; undefined while it is only generated (never handed out). */
+  preparedAt?: Date;
+  firstHandedOutAt?: Date;
+  /** The participant has left hsmp in this environment: the key is spent. */
+  migrated: boolean;
+}
+
 /** A key handed out by `collect`, whether the SML already holds it (SPEC §9), and since when it is out. */
 export interface CollectedKey {
   record: MigrationRecord;
@@ -116,13 +128,124 @@ export class ParticipantRegistry {
     }
   }
 
-  /** The real outcome of a collection whose key the SML did not take (HSMP-013, HSMP-999). */
-  async settlePendingCollection(participant: BelgianParticipant, requestId: string, outcome: string): Promise<void> {
+  /**
+   * The real outcome of a collection that did not hand its key out after all: the SML did not
+   * take it (from 'SML-PENDING'), or a rotation by age could not replace it (from '200').
+   */
+  async settleCollection(participant: BelgianParticipant, requestId: string, outcome: string): Promise<void> {
     await this.pool.query({
-      name: 'hsmp_settle_pending',
-      text: `UPDATE collection_log SET outcome = $3 WHERE enterprise_number = $1 AND request_id = $2 AND outcome = 'SML-PENDING'`,
+      name: 'hsmp_settle_collection',
+      text: `UPDATE collection_log SET outcome = $3 WHERE enterprise_number = $1 AND request_id = $2 AND outcome IN ('SML-PENDING', '200')`,
       values: [participant.enterpriseNumber, requestId, outcome],
     });
+  }
+
+  /** The participant's key in `environment` as a revocation sees it; undefined when it has none. */
+  async keyOf(participant: BelgianParticipant, environment: Environment): Promise<HeldKey | undefined> {
+    const { rows } = await this.pool.query<{
+      key_ciphertext: Buffer;
+      key_digest: Buffer;
+      created_at: Date;
+      prepared_at: Date | null;
+      first_handed_out_at: Date | null;
+      migrated: boolean;
+    }>(
+      `SELECT k.key_ciphertext, k.key_digest, k.created_at, k.prepared_at, k.first_handed_out_at,
+              EXISTS (SELECT 1 FROM participant_migration m WHERE m.enterprise_number = k.enterprise_number AND m.environment = k.environment) AS migrated
+         FROM migration_key k WHERE k.enterprise_number = $1 AND k.environment = $2`,
+      [participant.enterpriseNumber, environment],
+    );
+    const row = rows.at(0);
+    if (!row) return undefined;
+    return {
+      record: { participant, environment, migrationKey: this.cipher.decrypt(row.key_ciphertext, keyRow(participant, environment)) },
+      digest: row.key_digest,
+      createdAt: row.created_at,
+      preparedAt: row.prepared_at ?? undefined,
+      firstHandedOutAt: row.first_handed_out_at ?? undefined,
+      migrated: row.migrated,
+    };
+  }
+
+  digestOf(migrationKey: string): Buffer {
+    return this.cipher.digest(migrationKey);
+  }
+
+  /**
+   * Takes the participant's revocation lease (one revocation at a time across instances, without
+   * holding a connection through the SML call). Returns the lease's token, 'held' while another
+   * holds it, or 'no-key'.
+   */
+  async takeRevocationLease(participant: BelgianParticipant, environment: Environment, leaseMs: number): Promise<Date | 'held' | 'no-key'> {
+    const { rows } = await this.pool.query<{ lease: Date | null; taken: boolean }>(
+      `WITH taken AS (
+         UPDATE migration_key SET revocation_lease_until = now() + make_interval(secs => $3::float8 / 1000)
+          WHERE enterprise_number = $1 AND environment = $2 AND (revocation_lease_until IS NULL OR revocation_lease_until < now())
+         RETURNING revocation_lease_until)
+       SELECT (SELECT revocation_lease_until FROM taken) AS lease,
+              EXISTS (SELECT 1 FROM migration_key WHERE enterprise_number = $1 AND environment = $2) AS taken`,
+      [participant.enterpriseNumber, environment, leaseMs],
+    );
+    if (rows[0].lease) return rows[0].lease;
+    return rows[0].taken ? 'held' : 'no-key';
+  }
+
+  async releaseRevocationLease(participant: BelgianParticipant, environment: Environment, token: Date): Promise<void> {
+    await this.pool.query(
+      'UPDATE migration_key SET revocation_lease_until = NULL WHERE enterprise_number = $1 AND environment = $2 AND revocation_lease_until = $3',
+      [participant.enterpriseNumber, environment, token],
+    );
+  }
+
+  /**
+   * Who had the key issued at `since`: the collections of the participant in `environment`
+   * answered 200 from then on (the collection log), how many and by which users (seat ids),
+   * leaving out the collection `exceptRequestId` (a rotation's own, which gets the new key).
+   */
+  async collectorsSince(
+    tx: pg.ClientBase,
+    participant: BelgianParticipant,
+    environment: Environment,
+    since: Date,
+    exceptRequestId?: string,
+  ): Promise<{ collections: number; users: string[] }> {
+    const { rows } = await tx.query<{ collections: string; users: string[] | null }>(
+      `SELECT count(*) AS collections, array_agg(DISTINCT seat_id ORDER BY seat_id) AS users FROM collection_log
+        WHERE enterprise_number = $1 AND environment = $2 AND collected_at >= $3 AND outcome = '200'
+          AND ($4::uuid IS NULL OR request_id <> $4::uuid)`,
+      [participant.enterpriseNumber, environment, since, exceptRequestId ?? null],
+    );
+    return { collections: Number(rows[0].collections), users: rows[0].users ?? [] };
+  }
+
+  /**
+   * Puts `fresh` (already prepared at the SML) in the place of the key whose digest is
+   * `replacedDigest`, inside the caller's transaction; false when that key is no longer the
+   * participant's (undefined then). `handedOutNow`: a rotation hands the new key out at once.
+   */
+  async replaceKey(
+    tx: pg.ClientBase,
+    replacedDigest: Buffer,
+    fresh: MigrationRecord,
+    handedOutNow: boolean,
+  ): Promise<{ revocations: number; preparedAt: Date } | undefined> {
+    const { participant, environment } = fresh;
+    const { rows } = await tx.query<{ revocations: number; prepared_at: Date }>(
+      `UPDATE migration_key SET key_ciphertext = $4, key_digest = $5, created_at = now(), prepared_at = now(),
+              first_handed_out_at = CASE WHEN $6 THEN now() END, revocations = revocations + 1, last_revoked_at = now(),
+              revocation_lease_until = NULL
+        WHERE enterprise_number = $1 AND environment = $2 AND key_digest = $3
+       RETURNING revocations, prepared_at`,
+      [
+        participant.enterpriseNumber,
+        environment,
+        replacedDigest,
+        this.cipher.encrypt(fresh.migrationKey, keyRow(participant, environment)),
+        this.cipher.digest(fresh.migrationKey),
+        handedOutNow,
+      ],
+    );
+    return rows[0] && { revocations: rows[0].revocations, preparedAt: rows[0].prepared_at };
   }
 
   /**
