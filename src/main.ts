@@ -52,7 +52,7 @@ async function main(): Promise<void> {
           smpId: config.smpId,
           port: config.devSmlPort,
           delayMs: config.devSmlDelayMs,
-          statePath: path.join(config.dataDir, 'dev-sml.json'),
+          statePath: path.join(config.dataDir, 'dev-sml.journal'),
         });
       }
       files.smlFallback = (environment) => devSmlEndpoint(config.devPkiDir, devSmlBaseUrl, environment);

@@ -4,7 +4,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { createAdminApp } from './admin/admin-app';
-import { audited, OperatorService } from './operations';
+import { audited, LogRetention, OperatorService } from './operations';
 import { createMetrics } from './admin/metrics';
 import type { CollectionSteps } from './collection/flow';
 import { resolveSmlEndpoints, type Config } from './config/config';
@@ -111,7 +111,7 @@ export async function startService(config: Config, files: ServiceFiles, { logger
         smlTimeoutMs: config.sml.timeoutMs,
         audited: (entry, work) => audited(database.pool, entry, work),
       });
-    const keys = new PreparedKeys(registry, preparer, logger, { revocations, maxAgeDays: config.sml.keyMaxAgeDays, now: now ?? (() => new Date()) });
+    const keys = new PreparedKeys(registry, preparer, { revocations, maxAgeDays: config.sml.keyMaxAgeDays, now: now ?? (() => new Date()) });
     let sml: RunningSml | undefined;
     if (endpoints) {
       const reconciliation = new Reconciliation(database, smlClients, {
@@ -141,6 +141,8 @@ export async function startService(config: Config, files: ServiceFiles, { logger
     await counters.ready().catch((error: unknown) => {
       logger.warn({ err: error }, 'redis not reachable at start; queries answer 503 until it is');
     });
+    const retention = new LogRetention(database.pool, { retentionDays: config.logRetentionDays, now: now ?? (() => new Date()), logger });
+    closers.unshift(retention.schedule());
     const policy = new QuotaPolicy(database.pool, logger);
     await policy.start();
     closers.unshift(() => {
@@ -151,8 +153,10 @@ export async function startService(config: Config, files: ServiceFiles, { logger
 
     const stepsFor = ({ req, requestId, clientIp }: PublicRequest): CollectionSteps => {
       const presented = certificateSource.fromRequest(req);
+      const requestedAt = new Date();
       const context = (ap: { seatId: string; fingerprint: string }): CollectionContext => ({
         requestId,
+        requestedAt,
         seatId: ap.seatId,
         fingerprint: ap.fingerprint,
         clientIp,

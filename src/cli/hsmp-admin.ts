@@ -292,6 +292,7 @@ export function buildProgram(print: (line: string) => void = console.log): Comma
         `usage on ${result.day}: ${result.global.count} of ${result.global.limit} globally`,
         ...result.users.map((u: any) => `  user ${u.seatId} [${u.environment}]: ${u.count}`),
         ...result.ips.map((i: any) => `  ip ${i.address}: ${i.count} of ${i.limit}`),
+        ...(result.next === null ? [] : [`  (${result.totals.users} users and ${result.totals.ips} addresses in all; the busiest shown)`]),
       ]);
     });
   const sml = program.command('sml').description('the SML: reconcile migrations, prepare keys in bulk (SPEC §9), as jobs on the server');

@@ -61,6 +61,8 @@ export interface Config {
   tlsHandshakeTimeoutMs: number;
   /** Refusals waiting for the collection log at most; beyond, a refusal is answered 503. */
   refusalLogMaxPending: number;
+  /** Collection-log days older than this are dropped (SPEC §5). */
+  logRetentionDays: number;
   /** Added to every answer of the development SML (benchmarks, tests). */
   devSmlDelayMs: number;
   /** A job whose instance has not renewed its lease for this long is abandoned (its instance died). */
@@ -224,6 +226,7 @@ const schema = z.object({
   HSMP_JOB_LEASE_SECONDS: positiveInt(30),
   HSMP_DEV_SML_PORT: port(8890),
   HSMP_REFUSAL_LOG_MAX_PENDING: positiveInt(10_000),
+  HSMP_LOG_RETENTION_DAYS: positiveInt(400),
   // Below a common 1024 open-file limit, with room for the admin listener, pools and files.
   HSMP_MAX_CONNECTIONS: positiveInt(900),
   HSMP_ADMIN_MAX_CONNECTIONS: positiveInt(64),
@@ -308,6 +311,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     },
     devSmlPort: e.HSMP_DEV_SML_PORT,
     refusalLogMaxPending: e.HSMP_REFUSAL_LOG_MAX_PENDING,
+    logRetentionDays: e.HSMP_LOG_RETENTION_DAYS,
     maxConnections: { public: e.HSMP_MAX_CONNECTIONS, admin: e.HSMP_ADMIN_MAX_CONNECTIONS },
     tlsHandshakeTimeoutMs: e.HSMP_TLS_HANDSHAKE_TIMEOUT_MS,
     devSmlDelayMs: e.HSMP_DEV_SML_DELAY_MS,

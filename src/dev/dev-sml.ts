@@ -1,10 +1,10 @@
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { ENVIRONMENTS, type Environment } from '../domain/environment';
 import { satisfiesSmlKeyRule } from '../participants/migration-key';
+import { DevSmlRegistry } from './dev-sml-registry';
 import {
   buildEmptyResponse,
   buildFault,
@@ -23,7 +23,9 @@ import {
  * replaces the key, Migrate by another SMP with the prepared key moves the participant, a wrong
  * or missing key is refused ([ERR-111] / [ERR-101]), List pages the caller's participants.
  * Every Belgian participant belongs to `homeSmpId` until migrated; List shows the ones it has
- * a record of (prepared or moved). Callers are SMPs known by their certificate's subject CN.
+ * a record of (prepared or moved), 50 a page as BDMSL does, NextPageIdentifier the next page
+ * number; a million participants cost the same per page as a hundred (dev-sml-registry.ts).
+ * Callers are SMPs known by their certificate's subject CN.
  *
  * Tests steer it (`faults`, `delayMs`, `assign`) to play an SML that is down, slow or confused.
  */
@@ -37,19 +39,22 @@ export interface DevSmlOptions {
   homeSmpId: string;
   delayMs?: number;
   pageSize?: number;
-  /** Where the registries survive a restart (`npm start`); absent: memory only. */
+  /** The journal through which the registries survive a restart (`npm start`); absent: memory only. */
   statePath?: string;
 }
 
 /** What the test hooks can make the next calls do. */
-export type DevSmlFault = 'internal-error' | 'stall' | 'drop-connection' | 'reject-keys' | 'unknown-smp' | 'empty-listing';
-
-interface Registry {
-  /** Participant → SMP id, for participants no longer (or not only implicitly) the home SMP's. */
-  owners: Map<string, string>;
-  /** Participant → prepared migration key. */
-  prepared: Map<string, string>;
-}
+export type DevSmlFault =
+  | 'internal-error'
+  | 'stall'
+  | 'drop-connection'
+  | 'reject-keys'
+  | 'unknown-smp'
+  | 'empty-listing'
+  /** List names pages 1, 2, 1, 2, …: a listing that goes round in a circle. */
+  | 'cycling-pages'
+  /** List answers a page of several megabytes. */
+  | 'oversized-page';
 
 export interface DevSml {
   url: string;
@@ -79,47 +84,39 @@ class Refusal extends Error {
 }
 
 export async function startDevSml(options: DevSmlOptions): Promise<DevSml> {
-  const registries = loadState(options.statePath);
-  const pageSize = options.pageSize ?? 100;
+  const registry = new DevSmlRegistry(options.homeSmpId, options.statePath);
+  const pageSize = options.pageSize ?? 50;
   const sockets = new Set<TLSSocket>();
   const state: Pick<DevSml, 'calls' | 'delayMs' | 'fault'> = { calls: [], delayMs: options.delayMs ?? 0, fault: undefined };
 
-  const ownerOf = (registry: Registry, participant: string) => registry.owners.get(participant) ?? options.homeSmpId;
-  const save = () => {
-    if (!options.statePath) return;
-    const data = Object.fromEntries(ENVIRONMENTS.map((e) => [e, { owners: [...registries[e].owners], prepared: [...registries[e].prepared] }]));
-    writeFileSync(`${options.statePath}.tmp`, JSON.stringify(data), { mode: 0o600 });
-    renameSync(`${options.statePath}.tmp`, options.statePath);
-  };
-
   const handle = (environment: Environment, caller: string, message: SmlRequest): string => {
-    const registry = registries[environment];
     if (message.operation === 'List') {
       if (message.page.smpId !== caller) throw new Refusal('Unauthorized', `[ERR-101] the certificate does not belong to SMP ${message.page.smpId}`);
-      const known = state.fault === 'empty-listing' ? [] : [...new Set([...registry.owners.keys(), ...registry.prepared.keys()])];
-      const all = known.filter((p) => ownerOf(registry, p) === caller).sort();
-      const start = Number(message.page.nextPageIdentifier ?? 0);
-      if (!Number.isInteger(start) || start < 0) throw new Refusal('BadRequest', '[ERR-106] invalid NextPageIdentifier');
-      const participants = all.slice(start, start + pageSize);
-      const next = start + pageSize < all.length ? String(start + pageSize) : undefined;
+      const asked = message.page.nextPageIdentifier ?? '0';
+      if (!/^\d{1,9}$/.test(asked)) throw new Refusal('BadRequest', '[ERR-106] invalid NextPageIdentifier');
+      const page = Number(asked);
+      if (state.fault === 'empty-listing') return buildListResponse({ smpId: caller, participants: [] });
+      const found = registry.page(environment, caller, page, pageSize);
+      let next = found.next === undefined ? undefined : String(found.next);
+      if (state.fault === 'cycling-pages') next = page === 1 ? '2' : '1';
+      const participants =
+        state.fault === 'oversized-page' ? Array.from({ length: 40_000 }, (_, i) => `0208:${String(i).padStart(10, '0')}`) : found.participants;
       return buildListResponse({ smpId: caller, participants, nextPageIdentifier: next });
     }
     const { record } = message;
     checkRecord(record, caller);
     if (message.operation === 'PrepareToMigrate') {
-      if (ownerOf(registry, record.participant) !== caller)
+      if (registry.ownerOf(environment, record.participant) !== caller)
         throw new Refusal('NotFound', `[ERR-110] the participant ${record.participant} is not registered by SMP ${caller}`);
-      registry.prepared.set(record.participant, record.migrationKey);
+      registry.prepare(environment, record.participant, record.migrationKey);
     } else {
-      const prepared = registry.prepared.get(record.participant);
+      const prepared = registry.preparedKey(environment, record.participant);
       if (prepared === undefined) throw new Refusal('BadRequest', `[ERR-111] No migration record found for participant ${record.participant}`);
-      if (ownerOf(registry, record.participant) === caller)
+      if (registry.ownerOf(environment, record.participant) === caller)
         throw new Refusal('BadRequest', `[ERR-106] the participant ${record.participant} already belongs to SMP ${caller}`);
       if (prepared !== record.migrationKey) throw new Refusal('Unauthorized', `[ERR-101] the migration key for participant ${record.participant} is wrong`);
-      registry.prepared.delete(record.participant);
-      registry.owners.set(record.participant, caller);
+      registry.assign(environment, record.participant, caller);
     }
-    save();
     return buildEmptyResponse();
   };
 
@@ -183,35 +180,18 @@ export async function startDevSml(options: DevSmlOptions): Promise<DevSml> {
   return Object.assign(state, {
     url,
     endpoint: (environment: Environment) => `${url}/${environment}/manageparticipantidentifier`,
-    preparedKey: (environment: Environment, participant: string) => registries[environment].prepared.get(participant),
-    owner: (environment: Environment, participant: string) => ownerOf(registries[environment], participant),
+    preparedKey: (environment: Environment, participant: string) => registry.preparedKey(environment, participant),
+    owner: (environment: Environment, participant: string) => registry.ownerOf(environment, participant),
     assign: (environment: Environment, participant: string, smpId: string) => {
-      registries[environment].owners.set(participant, smpId);
-      registries[environment].prepared.delete(participant);
-      save();
+      registry.assign(environment, participant, smpId);
     },
     close: () =>
       new Promise<void>((resolve) => {
         for (const socket of sockets) socket.destroy();
         server.close(() => {
+          registry.close();
           resolve();
         });
       }),
   });
-}
-
-function loadState(statePath: string | undefined): Record<Environment, Registry> {
-  const empty = () => Object.fromEntries(ENVIRONMENTS.map((e) => [e, { owners: new Map(), prepared: new Map() }])) as Record<Environment, Registry>;
-  if (!statePath || !existsSync(statePath)) return empty();
-  try {
-    const data = JSON.parse(readFileSync(statePath, 'utf8')) as Partial<
-      Record<Environment, { owners?: Array<[string, string]>; prepared?: Array<[string, string]> }>
-    >;
-    return Object.fromEntries(ENVIRONMENTS.map((e) => [e, { owners: new Map(data[e]?.owners ?? []), prepared: new Map(data[e]?.prepared ?? []) }])) as Record<
-      Environment,
-      Registry
-    >;
-  } catch {
-    return empty();
-  }
 }

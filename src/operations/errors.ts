@@ -18,3 +18,10 @@ export class Conflict extends ServiceError {
     super(code, 409, message);
   }
 }
+
+/** A log read that would take too long at this size of the log: the operator narrows the filter. */
+export class ReadTooBroad extends ServiceError {
+  constructor(message: string) {
+    super('narrow-the-filter', 503, message);
+  }
+}

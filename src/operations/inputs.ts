@@ -48,7 +48,11 @@ export const INPUTS = {
   perEnvironment: z.object({ environment: z.enum(ENVIRONMENTS).optional(), reason }).default({}),
   /** A revocation says why: the audit log is what tells, later, which key was revoked and for what. */
   keyRevocation: z.object({ environment: z.enum(ENVIRONMENTS).optional(), reason: z.string().trim().min(1).max(1000) }),
-  usage: z.object({ day: day.optional() }),
+  usage: z.object({
+    day: day.optional(),
+    limit: z.coerce.number().int().min(1).max(1000).default(50),
+    offset: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0),
+  }),
   seed: z.object({ datasets: z.number().int().min(1).max(MAX_DATASETS).default(1), reason }).default({ datasets: 1 }),
   importKbo: z.object({ force: z.enum(['true', 'false']).default('false'), reason }),
   logQuery: z.object({

@@ -1,8 +1,15 @@
 import type pg from 'pg';
 import { brusselsMidnight, nextBrusselsMidnight } from '../domain/brussels-day';
 import { parseParticipantId } from '../participants/participant-id';
+import { asDatabaseError } from '../store/database';
+import { ReadTooBroad } from './errors';
 
-/** Pages of the audit log and the collection log, newest first, paged by id. */
+/**
+ * Pages of the audit log and the collection log, newest first, paged by id (SPEC §4): each
+ * filter has an index ordered by id (migrations/008), and a `day` names one partition of the
+ * collection log, so a page reads about as many rows as it shows at any size of the log. A read
+ * that still takes longer than READ_TIMEOUT_MS is cancelled and answered 503 (ReadTooBroad).
+ */
 export interface LogQuery {
   day?: string;
   operator?: string;
@@ -17,35 +24,90 @@ export interface LogPage {
   next: string | null;
 }
 
+/** Far above a page's few milliseconds, far below an operator's patience and the pool's 5 s. */
+export const READ_TIMEOUT_MS = 2000;
+const QUERY_CANCELED = '57014';
+
+const COLLECTION_COLUMNS = 'id, request_id, collected_at, seat_id, certificate_fingerprint, client_ip, environment, participant, enterprise_number, outcome';
+
 export async function auditPage(pool: pg.Pool, q: LogQuery): Promise<LogPage> {
-  const { rows } = await pool.query<Record<string, unknown> & { id: string }>(
-    `SELECT id, at, operator, action, target, reason, details FROM audit_log
-      WHERE ($1::text IS NULL OR operator = $1) AND ($2::timestamptz IS NULL OR (at >= $2 AND at < $3)) AND ($4::bigint IS NULL OR id < $4)
-      ORDER BY id DESC LIMIT $5`,
-    [q.operator ?? null, ...dayRange(q.day), q.before ?? null, q.limit],
-  );
-  return page(rows, q.limit);
+  const params = new Parameters();
+  const conditions = q.operator === undefined ? [] : [`operator = ${params.add(q.operator)}`];
+  conditions.push(...dayAndCursor(params, 'at', q));
+  const sql = `SELECT id, at, operator, action, target, reason, details FROM audit_log ${where(conditions)} ORDER BY id DESC LIMIT ${q.limit}`;
+  return page(await boundedRead(pool, sql, params.values), q.limit);
 }
 
+/**
+ * `participant` as the operator typed it: an enterprise number in any accepted spelling finds
+ * that enterprise's rows (and refusals written before migration 008 with the number as asked);
+ * anything else finds the rows whose participant was asked exactly so. Each is its own indexed
+ * branch: an OR of the two walked the whole log.
+ */
 export async function collectionPage(pool: pg.Pool, q: LogQuery): Promise<LogPage> {
-  const participant = q.participant ? (parseParticipantId(q.participant)?.enterpriseNumber ?? q.participant) : null;
-  const { rows } = await pool.query<Record<string, unknown> & { id: string }>(
-    `SELECT id, request_id, collected_at, seat_id, certificate_fingerprint, client_ip, environment, participant, enterprise_number, outcome
-       FROM collection_log
-      WHERE ($1::text IS NULL OR seat_id = $1) AND ($2::text IS NULL OR enterprise_number = $2 OR participant = $2)
-        AND ($3::timestamptz IS NULL OR (collected_at >= $3 AND collected_at < $4)) AND ($5::bigint IS NULL OR id < $5)
-      ORDER BY id DESC LIMIT $6`,
-    [q.seatId ?? null, participant, ...dayRange(q.day), q.before ?? null, q.limit],
-  );
-  return page(rows, q.limit);
+  const params = new Parameters();
+  const common = q.seatId === undefined ? [] : [`seat_id = ${params.add(q.seatId)}`];
+  common.push(...dayAndCursor(params, 'collected_at', q));
+  const select = (conditions: string[]) =>
+    `SELECT ${COLLECTION_COLUMNS} FROM collection_log ${where([...common, ...conditions])} ORDER BY id DESC LIMIT ${q.limit}`;
+  let sql: string;
+  if (q.participant === undefined) {
+    sql = select([]);
+  } else {
+    const parsed = parseParticipantId(q.participant);
+    const asked = [...new Set(parsed ? [q.participant, parsed.enterpriseNumber] : [q.participant])];
+    const branches = [select([`enterprise_number IS NULL AND participant = ANY(${params.add(asked)}::text[])`])];
+    if (parsed) branches.unshift(select([`enterprise_number = ${params.add(parsed.enterpriseNumber)}`]));
+    sql = `SELECT * FROM (${branches.map((b) => `(${b})`).join(' UNION ALL ')}) page ORDER BY id DESC LIMIT ${q.limit}`;
+  }
+  return page(await boundedRead(pool, sql, params.values), q.limit);
+}
+
+function dayAndCursor(params: Parameters, timeColumn: string, q: LogQuery): string[] {
+  const conditions: string[] = [];
+  if (q.day !== undefined) {
+    const start = brusselsMidnight(q.day);
+    conditions.push(`${timeColumn} >= ${params.add(start)}`, `${timeColumn} < ${params.add(nextBrusselsMidnight(start))}`);
+  }
+  if (q.before !== undefined) conditions.push(`id < ${params.add(q.before)}`);
+  return conditions;
+}
+
+/** Numbered query parameters: `add` returns the placeholder of its value. */
+class Parameters {
+  readonly values: unknown[] = [];
+
+  add(value: unknown): string {
+    this.values.push(value);
+    return `$${this.values.length}`;
+  }
+}
+
+function where(conditions: string[]): string {
+  return conditions.length === 0 ? '' : `WHERE ${conditions.join(' AND ')}`;
+}
+
+/** One read under READ_TIMEOUT_MS; a cancelled read is ReadTooBroad, a dead database 503. */
+async function boundedRead(pool: pg.Pool, sql: string, values: unknown[]): Promise<Array<Record<string, unknown> & { id: string }>> {
+  let client: pg.PoolClient | undefined;
+  try {
+    client = await pool.connect();
+    await client.query('BEGIN READ ONLY');
+    await client.query(`SELECT set_config('statement_timeout', $1, true)`, [String(READ_TIMEOUT_MS)]);
+    const { rows } = await client.query<Record<string, unknown> & { id: string }>(sql, values);
+    await client.query('COMMIT');
+    return rows;
+  } catch (error) {
+    await client?.query('ROLLBACK').catch(() => undefined);
+    if ((error as { code?: string }).code === QUERY_CANCELED) {
+      throw new ReadTooBroad(`the read took longer than ${READ_TIMEOUT_MS} ms and was stopped: narrow the filter (a day, a seat or a participant)`);
+    }
+    throw asDatabaseError(error);
+  } finally {
+    client?.release();
+  }
 }
 
 function page(rows: Array<Record<string, unknown> & { id: string }>, limit: number): LogPage {
   return { entries: rows, next: rows.length === limit ? rows[rows.length - 1].id : null };
-}
-
-function dayRange(asked: string | undefined): [Date | null, Date | null] {
-  if (!asked) return [null, null];
-  const start = brusselsMidnight(asked);
-  return [start, nextBrusselsMidnight(start)];
 }

@@ -113,19 +113,27 @@ export class OperatorService {
     return { revoked: id };
   }
 
+  /**
+   * A day's usage in a bounded answer: the global count, how many users and addresses were
+   * counted, and one page of each list, busiest first (a day under attack counts tens of
+   * thousands of addresses; the rest is paged with `offset`).
+   */
   async usage(input: Inputs['usage']) {
     const day = input.day ?? brusselsDay(this.options.now());
     const usage = await this.options.counters.usage(day);
     const { limits } = this.options;
+    const busiestFirst = <T extends { count: number }>(entries: T[]) =>
+      entries.sort((a, b) => b.count - a.count).slice(input.offset, input.offset + input.limit);
+    const users = Object.entries(usage.users);
+    const ips = Object.entries(usage.ips);
+    const end = input.offset + input.limit;
     return {
       day,
       global: { count: usage.global, limit: limits.globalDaily },
-      users: Object.entries(usage.users)
-        .map(([subject, count]) => ({ ...parseUserSubject(subject), count }))
-        .sort((a, b) => b.count - a.count),
-      ips: Object.entries(usage.ips)
-        .map(([address, count]) => ({ address, count, limit: limits.ipDaily }))
-        .sort((a, b) => b.count - a.count),
+      totals: { users: users.length, ips: ips.length },
+      users: busiestFirst(users.map(([subject, count]) => ({ ...parseUserSubject(subject), count }))),
+      ips: busiestFirst(ips.map(([address, count]) => ({ address, count, limit: limits.ipDaily }))),
+      next: end < Math.max(users.length, ips.length) ? end : null,
     };
   }
 

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { Logger } from '../log';
 import { storableText } from '../store/storable-text';
+import { parseParticipantId } from './participant-id';
 import type { CollectionContext } from './registry';
 
 /**
@@ -14,6 +15,11 @@ import type { CollectionContext } from './registry';
  * - the queue is bounded (`maxPending`): when it is full, `offer` says no and the caller answers
  *   503 instead of a refusal it could not record. Memory stays bounded; the log stays complete.
  * Rows still queued at shutdown after `drainMs` are counted lost (and logged as a number).
+ *
+ * A row is named by its request id and the request's time (unique, migrations/008): a batch
+ * retried after a timeout that had in fact committed writes each row once, and a row written for
+ * an answer (`recordAnswer`: a 503 whose collection committed unacknowledged) replaces the
+ * request's row with the outcome it was answered.
  */
 export interface Refusal {
   context: CollectionContext;
@@ -123,17 +129,20 @@ export class RefusalLog {
 
   private insert(batch: Refusal[]): Promise<unknown> {
     return this.pool.query({
-      name: 'hsmp_log_refusals',
-      text: `INSERT INTO collection_log (request_id, seat_id, certificate_fingerprint, client_ip, environment, participant, outcome)
-             SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])`,
+      name: 'hsmp_log_outcomes',
+      text: `INSERT INTO collection_log (request_id, collected_at, seat_id, certificate_fingerprint, client_ip, environment, participant, outcome, enterprise_number)
+             SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::char(10)[])
+             ON CONFLICT (request_id, collected_at) DO UPDATE SET outcome = EXCLUDED.outcome`,
       values: [
         batch.map((r) => r.context.requestId),
+        batch.map((r) => r.context.requestedAt),
         batch.map((r) => r.context.seatId),
         batch.map((r) => r.context.fingerprint),
         batch.map((r) => r.context.clientIp),
         batch.map((r) => r.environment),
         batch.map((r) => r.participant),
         batch.map((r) => r.outcome),
+        batch.map((r) => parseParticipantId(r.participant)?.enterpriseNumber ?? null),
       ],
     });
   }

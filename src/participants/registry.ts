@@ -14,6 +14,8 @@ import { belgianParticipant, type BelgianParticipant } from './participant-id';
 /** Who asked, for the collection log. */
 export interface CollectionContext {
   requestId: string;
+  /** When the request arrived: the time of its collection-log row, which with the id names the row. */
+  requestedAt: Date;
   seatId: string;
   fingerprint: string;
   clientIp: string;
@@ -88,7 +90,16 @@ export class ParticipantRegistry {
   }
 
   async collect(participant: BelgianParticipant, environment: Environment, context: CollectionContext): Promise<CollectedKey> {
-    const { outcome, key_ciphertext: ciphertext, prepared, handed_out_at: handedOutAt } = await this.collections.submit({ participant, environment, context });
+    let collected: CollectedRow;
+    try {
+      collected = await this.collections.submit({ participant, environment, context });
+    } catch (error) {
+      // The batch may have committed with its acknowledgement lost (a timeout): its row would
+      // say 200 while this request is answered 503. The row is made to say what was answered.
+      this.recordAnswer(context, environment, participant, error);
+      throw error;
+    }
+    const { outcome, key_ciphertext: ciphertext, prepared, handed_out_at: handedOutAt } = collected;
     if (outcome !== '200') throw new HsmpError(outcome as HsmpCode, { participantId: participant.value });
     const row = keyRow(participant, environment);
     if (!ciphertext) throw new Error(`no key stored for ${row} after a 200`);
@@ -105,7 +116,7 @@ export class ParticipantRegistry {
    * into its 200, in one statement. False when the participant's key is no longer this one (a
    * revocation replaced it meanwhile): the key must then not be handed out.
    */
-  async markPrepared(record: MigrationRecord, requestId: string | undefined): Promise<boolean> {
+  async markPrepared(record: MigrationRecord, context: CollectionContext | undefined): Promise<boolean> {
     try {
       const { rows } = await this.pool.query<{ current: boolean }>({
         name: 'hsmp_mark_prepared',
@@ -117,10 +128,16 @@ export class ParticipantRegistry {
                  RETURNING 1),
                logged AS (
                  UPDATE collection_log SET outcome = '200'
-                  WHERE $4::uuid IS NOT NULL AND enterprise_number = $1 AND request_id = $4 AND outcome = 'SML-PENDING')
+                  WHERE $4::uuid IS NOT NULL AND request_id = $4 AND collected_at = $5 AND outcome = 'SML-PENDING')
                SELECT EXISTS (SELECT 1 FROM marked)
                    OR EXISTS (SELECT 1 FROM migration_key WHERE enterprise_number = $1 AND environment = $2 AND key_digest = $3) AS current`,
-        values: [record.participant.enterpriseNumber, record.environment, this.cipher.digest(record.migrationKey), requestId ?? null],
+        values: [
+          record.participant.enterpriseNumber,
+          record.environment,
+          this.cipher.digest(record.migrationKey),
+          context?.requestId ?? null,
+          context?.requestedAt ?? null,
+        ],
       });
       return rows[0].current;
     } catch (error) {
@@ -129,15 +146,13 @@ export class ParticipantRegistry {
   }
 
   /**
-   * The real outcome of a collection that did not hand its key out after all: the SML did not
-   * take it (from 'SML-PENDING'), or a rotation by age could not replace it (from '200').
+   * Makes the request's collection-log row say the answer it got when that is not the row's
+   * outcome: a key the SML did not take (HSMP-013, 503), an acknowledgement lost to a timeout.
+   * Written behind the answer, like a refusal, and retried until the database takes it.
    */
-  async settleCollection(participant: BelgianParticipant, requestId: string, outcome: string): Promise<void> {
-    await this.pool.query({
-      name: 'hsmp_settle_collection',
-      text: `UPDATE collection_log SET outcome = $3 WHERE enterprise_number = $1 AND request_id = $2 AND outcome IN ('SML-PENDING', '200')`,
-      values: [participant.enterpriseNumber, requestId, outcome],
-    });
+  recordAnswer(context: CollectionContext, environment: Environment, participant: BelgianParticipant, error: unknown): void {
+    const outcome = error instanceof HsmpError ? error.code : 'HSMP-999';
+    if (!this.refusals.offer({ context, environment, participant: participant.value, outcome })) this.options.onRefusalsLost(1);
   }
 
   /** The participant's key in `environment` as a revocation sees it; undefined when it has none. */
@@ -255,9 +270,12 @@ export class ParticipantRegistry {
    */
   async keysToPrepare(environment: Environment, after: string, limit: number): Promise<{ keys: MigrationRecord[]; next?: string }> {
     const { rows } = await this.pool.query<{ enterprise_number: string }>(
+      // Walks the enterprise key from the cursor and probes each one's key: the cost of a batch is
+      // its own rows at any size (a join of the two tables cost 725 ms a batch at 2 million).
       `SELECT e.enterprise_number FROM enterprise e
-         LEFT JOIN migration_key k ON k.enterprise_number = e.enterprise_number AND k.environment = $1
-        WHERE e.status = 'active' AND k.prepared_at IS NULL AND e.enterprise_number > $2
+        WHERE e.enterprise_number > $2 AND e.status = 'active'
+          AND NOT EXISTS (SELECT 1 FROM migration_key k
+                           WHERE k.enterprise_number = e.enterprise_number AND k.environment = $1 AND k.prepared_at IS NOT NULL)
           AND NOT EXISTS (SELECT 1 FROM participant_migration m WHERE m.enterprise_number = e.enterprise_number AND m.environment = $1)
         ORDER BY e.enterprise_number LIMIT $3`,
       [environment, after, limit],
@@ -312,7 +330,8 @@ export class ParticipantRegistry {
       result = await this.pool.query({
         name: 'hsmp_collect_many',
         text: `SELECT ordinal, outcome, key_ciphertext, prepared, handed_out_at
-                 FROM hsmp_collect_many($1::char(10)[], $2::text[], $3::bytea[], $4::bytea[], $5::uuid[], $6::text[], $7::text[], $8::text[], $9::text[], $10::boolean)`,
+                 FROM hsmp_collect_many($1::char(10)[], $2::text[], $3::bytea[], $4::bytea[], $5::uuid[], $6::text[], $7::text[], $8::text[], $9::text[], $10::boolean,
+                                        $11::timestamptz[])`,
         values: [
           batch.map((c) => c.participant.enterpriseNumber),
           batch.map((c) => c.environment),
@@ -324,6 +343,7 @@ export class ParticipantRegistry {
           batch.map((c) => c.context.clientIp),
           batch.map((c) => c.participant.value),
           this.options.keysPreparedElsewhere,
+          batch.map((c) => c.context.requestedAt),
         ],
       });
     } catch (error) {

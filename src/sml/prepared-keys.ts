@@ -1,7 +1,6 @@
 import type { MigrationRecord } from '../domain/migration-record';
 import type { Environment } from '../domain/environment';
 import { HsmpError } from '../domain/errors';
-import type { Logger } from '../log';
 import type { BelgianParticipant } from '../participants/participant-id';
 import type { CollectionContext, ParticipantRegistry } from '../participants/registry';
 import type { KeyRevocations } from './key-revocations';
@@ -36,7 +35,6 @@ export class PreparedKeys {
   constructor(
     private readonly registry: ParticipantRegistry,
     private readonly preparer: KeyPreparer | undefined,
-    private readonly logger: Logger,
     private readonly lifetime: KeyLifetime = { maxAgeDays: 0, now: () => new Date() },
   ) {}
 
@@ -47,25 +45,19 @@ export class PreparedKeys {
       if (firstHandedOutAt && this.tooOld(firstHandedOutAt)) return await this.rotate(record, firstHandedOutAt, context);
       return record;
     } catch (error) {
-      const outcome = error instanceof HsmpError ? error.code : 'HSMP-999';
-      this.registry.settleCollection(participant, context.requestId, outcome).catch((err: unknown) => {
-        this.logger.warn({ err, requestId: context.requestId }, 'could not record the outcome of a collection');
-      });
+      // The row says SML-PENDING, or 200 for a rotation that failed: it gets the outcome this request is answered.
+      this.registry.recordAnswer(context, environment, participant, error);
       throw error;
     }
   }
 
   private async prepareFirst(record: MigrationRecord, context: CollectionContext): Promise<MigrationRecord> {
     await this.preparer?.prepare(record.participant, record.environment, record.migrationKey);
-    if (await this.registry.markPrepared(record, context.requestId)) return record;
+    if (await this.registry.markPrepared(record, context)) return record;
     // A revocation replaced the key while this SML call was out, which may have landed after the
     // revocation's: the SML must hold the participant's key again before anything is answered.
     const revocations = this.lifetime.revocations;
     if (!revocations) throw new Error(`the ${record.environment} key of ${record.participant.value} changed while it was prepared`);
-    this.logger.warn(
-      { participant: record.participant.value, environment: record.environment },
-      'key replaced while prepared: preparing the current key again',
-    );
     return revocations.resync(record.participant, record.environment);
   }
 

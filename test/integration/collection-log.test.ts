@@ -47,7 +47,7 @@ describe('collection log', () => {
   it('a batch PostgreSQL refuses is written row by row: only the bad row is lost, and counted', async () => {
     const lost: number[] = [];
     const log = new RefusalLog(service.database.pool, { maxPending: 100, onLost: (n) => lost.push(n), logger: createLogger('silent') });
-    const context = (requestId: string) => ({ requestId, seatId: 'PBE000001', fingerprint: 'f', clientIp: '127.0.0.1' });
+    const context = (requestId: string) => ({ requestId, requestedAt: new Date(), seatId: 'PBE000001', fingerprint: 'f', clientIp: '127.0.0.1' });
     for (let i = 0; i < 9; i++)
       expect(log.offer({ context: context(randomUUID()), environment: 'test', participant: `row-by-row-${i}`, outcome: 'HSMP-001' })).toBe(true);
     log.offer({ context: context('not-a-uuid'), environment: 'test', participant: 'row-by-row-bad', outcome: 'HSMP-001' });

@@ -150,7 +150,7 @@ describe('collections travel in batches (group commit)', () => {
     ]);
     const requestIds = slots.map((_, i) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`);
     const { rows } = await service.database.pool.query(
-      `SELECT ordinal, outcome FROM hsmp_collect_many($1::char(10)[], $2::text[], $3::bytea[], $4::bytea[], $5::uuid[], $6::text[], $7::text[], $8::text[], $9::text[], false)`,
+      `SELECT ordinal, outcome FROM hsmp_collect_many($1::char(10)[], $2::text[], $3::bytea[], $4::bytea[], $5::uuid[], $6::text[], $7::text[], $8::text[], $9::text[], false, $10::timestamptz[])`,
       [
         slots.map(([n]) => n),
         slots.map(([, e]) => e),
@@ -161,6 +161,7 @@ describe('collections travel in batches (group commit)', () => {
         slots.map(() => 'f'),
         slots.map(() => '127.0.0.1'),
         slots.map(([n]) => `0208:${n}`),
+        slots.map(() => new Date()),
       ],
     );
     expect(rows.every((r: { outcome: string }) => r.outcome === '200')).toBe(true);
