@@ -214,6 +214,7 @@ export async function startService(config: Config, files: ServiceFiles, { logger
       counters,
       limits: config.limits,
       environments: config.environments,
+      registry,
       revocations,
       now: now ?? (() => new Date()),
     });

@@ -194,6 +194,23 @@ export function buildProgram(print: (line: string) => void = console.log): Comma
   }
 
   program
+    .command('enterprise <number>')
+    .description('status per environment, key state (never the key), recent collections')
+    .action(async (number: string) => {
+      const result = await call(globals(), ROUTES.enterprise.method, pathOf(ROUTES.enterprise, { number }));
+      out(result, () => [
+        `enterprise ${result.enterpriseNumber}: ${result.status}${result.removedByOperator ? ' (removed by an operator)' : ''}${result.testData ? ', test data' : ''}`,
+        ...result.environments.map(
+          (e: any) =>
+            `  ${e.environment}${e.served ? '' : ' (not served)'}: ${e.migrated ? `migrated ${e.migrated.at} (${e.migrated.by})` : "hsmp's"}; key ${e.key.state}` +
+            `${e.key.preparedAt ? `, prepared ${e.key.preparedAt}` : ''}${e.key.firstHandedOutAt ? `, first handed out ${e.key.firstHandedOutAt}` : ''}, revoked ${e.key.revocations} times`,
+        ),
+        `recent collections (${result.recentCollections.length}):`,
+        ...result.recentCollections.map((c: any) => `  ${c.at} ${c.environment} ${c.seatId} from ${c.clientIp}: ${c.outcome}`),
+      ]);
+    });
+
+  program
     .command('key')
     .description("a participant's migration key (never shown)")
     .command('revoke <number>')

@@ -14,11 +14,13 @@ import { GLOBAL_SUBJECT, type Allowance, type CounterKind, type DailyCounters, t
 import type { Limits } from '../quota';
 import type { Database } from '../store/database';
 import { belgianParticipant } from '../participants/participant-id';
+import { migrationsOf } from '../participants/participant-migrations';
+import type { ParticipantRegistry } from '../participants/registry';
 import { NothingToRevoke, type KeyRevocations, type RevocationSummary } from '../sml';
 import type { PoolClient } from 'pg';
 import { audited } from './audit';
 import { BadRequest, Conflict, NotFound } from './errors';
-import type { Inputs } from './inputs';
+import { parseInput, type Inputs } from './inputs';
 import { auditPage, collectionPage, type LogPage } from './log-repository';
 
 /**
@@ -33,10 +35,15 @@ export interface OperatorServiceOptions {
   limits: Limits;
   /** The environments this deployment serves (HSMP_ENVIRONMENTS). */
   environments: Environment[];
+  /** The participants' keys, for the enterprise view's key states. */
+  registry: ParticipantRegistry;
   /** Absent with HSMP_SML=off: another system prepares the keys, and would have to replace them. */
   revocations?: KeyRevocations;
   now: () => Date;
 }
+
+/** Collections the enterprise view shows, newest first. */
+const RECENT_COLLECTIONS = 20;
 
 export class OperatorService {
   constructor(private readonly options: OperatorServiceOptions) {}
@@ -137,10 +144,40 @@ export class OperatorService {
     };
   }
 
+  /**
+   * The enterprise view (SPEC §4): its status, per environment its migration and its key's state
+   * (never the key), and its recent collections (who, when, from where, outcome).
+   */
   async enterprise(enterpriseNumber: string) {
     const enterprise = await getEnterprise(this.pool, enterpriseNumber);
     if (!enterprise) throw new NotFound(`hsmp does not hold enterprise ${enterpriseNumber}`);
-    return { enterpriseNumber, ...enterprise };
+    const [migrations, keys, collections] = [
+      await migrationsOf(this.pool, enterpriseNumber),
+      await this.options.registry.keyStatesOf(enterpriseNumber),
+      await collectionPage(this.pool, parseInput('logQuery', { participant: enterpriseNumber, limit: String(RECENT_COLLECTIONS) })),
+    ];
+    return {
+      enterpriseNumber,
+      ...enterprise,
+      environments: ENVIRONMENTS.map((environment) => {
+        const migration = migrations.find((m) => m.environment === environment);
+        const key = keys.get(environment);
+        return {
+          environment,
+          served: this.options.environments.includes(environment),
+          migrated: migration ? { at: migration.migratedAt, by: migration.source } : null,
+          key: key ?? { state: 'none', revocations: 0 },
+        };
+      }),
+      recentCollections: collections.entries.map((e) => ({
+        at: e.collected_at,
+        environment: e.environment,
+        seatId: e.seat_id,
+        clientIp: e.client_ip,
+        outcome: e.outcome,
+        requestId: e.request_id,
+      })),
+    };
   }
 
   /** HSMP-012 in every environment (SPEC §4: deactivation is the enterprise's). */

@@ -29,6 +29,17 @@ interface Collection {
 
 type CollectedRow = { outcome: string; key_ciphertext: Buffer | null; prepared: boolean; handed_out_at: Date | null };
 
+/** A participant's key as operators see it: never the key. */
+export interface KeyState {
+  /** generated: issued, the SML does not hold it yet (never handed out); prepared: the SML holds it. */
+  state: 'generated' | 'prepared';
+  issuedAt: Date;
+  preparedAt: Date | null;
+  firstHandedOutAt: Date | null;
+  revocations: number;
+  lastRevokedAt: Date | null;
+}
+
 /** A participant's key as a revocation sees it (SPEC §9). */
 export interface HeldKey {
   record: MigrationRecord;
@@ -59,6 +70,13 @@ export interface RegistryOptions {
   onRefusalsLost: (count: number) => void;
   logger: Logger;
 }
+
+/**
+ * A collection's log row carries the time its request arrived (008), which precedes the issue of
+ * the key it created by the time it waited for the database (bounded by the 5 s statement
+ * timeout): who had a key is counted from this long before the key's issue.
+ */
+const REQUEST_BEFORE_ISSUE_SECONDS = 10;
 
 /** Bounds one hsmp_collect_many call well inside the statement timeout. */
 const MAX_BATCH = 256;
@@ -182,6 +200,33 @@ export class ParticipantRegistry {
     };
   }
 
+  /** What operators may see of an enterprise's keys: their state and times, never a key (nor its digest). */
+  async keyStatesOf(enterpriseNumber: string): Promise<Map<Environment, KeyState>> {
+    const { rows } = await this.pool.query<{
+      environment: Environment;
+      created_at: Date;
+      prepared_at: Date | null;
+      first_handed_out_at: Date | null;
+      revocations: number;
+      last_revoked_at: Date | null;
+    }>('SELECT environment, created_at, prepared_at, first_handed_out_at, revocations, last_revoked_at FROM migration_key WHERE enterprise_number = $1', [
+      enterpriseNumber,
+    ]);
+    return new Map(
+      rows.map((r) => [
+        r.environment,
+        {
+          state: r.prepared_at ? 'prepared' : 'generated',
+          issuedAt: r.created_at,
+          preparedAt: r.prepared_at,
+          firstHandedOutAt: r.first_handed_out_at,
+          revocations: r.revocations,
+          lastRevokedAt: r.last_revoked_at,
+        },
+      ]),
+    );
+  }
+
   digestOf(migrationKey: string): Buffer {
     return this.cipher.digest(migrationKey);
   }
@@ -226,7 +271,8 @@ export class ParticipantRegistry {
   ): Promise<{ collections: number; users: string[] }> {
     const { rows } = await tx.query<{ collections: string; users: string[] | null }>(
       `SELECT count(*) AS collections, array_agg(DISTINCT seat_id ORDER BY seat_id) AS users FROM collection_log
-        WHERE enterprise_number = $1 AND environment = $2 AND collected_at >= $3 AND outcome = '200'
+        WHERE enterprise_number = $1 AND environment = $2 AND collected_at >= $3::timestamptz - make_interval(secs => ${REQUEST_BEFORE_ISSUE_SECONDS})
+          AND outcome = '200'
           AND ($4::uuid IS NULL OR request_id <> $4::uuid)`,
       [participant.enterpriseNumber, environment, since, exceptRequestId ?? null],
     );

@@ -223,3 +223,33 @@ describe('rotation by age (HSMP_KEY_MAX_AGE_DAYS=30, controlled clock)', () => {
     expect([logged.rows.length, settled.rows[0].outcome]).toEqual([1, 'HSMP-999']);
   });
 });
+
+describe('the enterprise view', () => {
+  it('shows status, per environment migration and key state, recent collections, and never a key', async () => {
+    const number = datasetNumbers(1)[1][0]; // collected and revoked above
+    const keys = (await service.database.pool.query('SELECT key_ciphertext, key_digest FROM migration_key WHERE enterprise_number = $1', [number])).rows;
+    expect(keys.length).toBeGreaterThan(0);
+    const current = (await collect(number)).key as string;
+    const view = await service.admin('GET', `/admin/enterprises/BE${number.slice(0, 4)}.${number.slice(4, 7)}.${number.slice(7)}`);
+    expect(view.status).toBe(200);
+    const body = view.json();
+    expect(body).toMatchObject({ enterpriseNumber: number, status: 'active' });
+    const test = body.environments.find((e: any) => e.environment === 'test');
+    expect(test).toMatchObject({ served: true, key: { state: 'prepared', revocations: 1 } });
+    expect(body.environments.find((e: any) => e.environment === 'production').key).toEqual({ state: 'none', revocations: 0 });
+    expect(body.recentCollections[0]).toMatchObject({ environment: 'test', seatId: 'PBE000001', outcome: '200' });
+    const cli = await hsmpAdmin(service, ['enterprise', `0208:${number}`]);
+    expect(cli.code).toBe(0);
+    expect(cli.stdout).toMatch(new RegExp(`^enterprise ${number}: active, test data\n  test: hsmp's; key prepared, prepared .*, revoked 1 times`));
+    // No key, in any form the database holds it, anywhere in the answers.
+    for (const text of [view.body, cli.stdout]) {
+      expect(text).not.toContain(current);
+      for (const k of keys) {
+        expect(text).not.toContain(k.key_ciphertext.toString('hex'));
+        expect(text).not.toContain(k.key_ciphertext.toString('base64'));
+        expect(text).not.toContain(k.key_digest.toString('hex'));
+        expect(text).not.toContain(k.key_digest.toString('base64'));
+      }
+    }
+  });
+});
