@@ -8,8 +8,8 @@ import { benchDeploymentEnv, cpuSnapshot, freePorts, freshDatabase, peakRssMb, s
 
 /**
  * A reconciliation at Belgium's size (SPEC §9, issue 19): the development SML lists a million
- * participants under hsmp's SMP id, 50 a page as BDMSL does (20 000 pages); hsmp holds the same
- * million enterprises with a prepared key, of which 0.1 % were migrated away meanwhile. The
+ * participants under hsmp's SMP id, 50 a page as BDMSL does (20 000 pages); hsmp holds those
+ * enterprises with a prepared key, and 0.1 % more that were migrated away meanwhile. The
  * reconciliation runs as a job on the real server (a child process, so its CPU is its own),
  * started and followed through the admin API as hsmp-admin does.
  *
@@ -53,8 +53,10 @@ const SMP_ID = 'HERMES-SMP';
 const FIRST_BODY = 10_000_000;
 
 export async function measureReconcileAtScale(options: ReconcileAtScaleOptions): Promise<ReconcileAtScale> {
+  // `participants` stay listed; `migrated` more were moved away and must be noticed.
   const participants = options.participants ?? 1_000_000;
   const migrated = Math.round(participants * (options.migratedShare ?? 0.001));
+  const held = participants + migrated;
   const log = options.log ?? (() => undefined);
   const work = mkdtempSync(path.join(os.tmpdir(), 'hsmp-bench-reconcile-'));
   const [revocationPort] = await freePorts(1);
@@ -66,12 +68,12 @@ export async function measureReconcileAtScale(options: ReconcileAtScaleOptions):
   // but the first `migrated`, which belong to the new SMP.
   const journal = path.join(work, 'dev-sml.journal');
   const lines: string[] = [];
-  for (let i = 0; i < participants; i++) lines.push(`O\ttest\t${withCheckDigits(FIRST_BODY + i)}\t${i < migrated ? 'NEW-SMP' : SMP_ID}\n`);
+  for (let i = 0; i < held; i++) lines.push(`O\ttest\t${withCheckDigits(FIRST_BODY + i)}\t${i < migrated ? 'NEW-SMP' : SMP_ID}\n`);
   writeFileSync(journal, lines.join(''));
   lines.length = 0;
   const loading = Date.now();
   const sml = await startDevSmlForDevPki({ pkiDir: pki.dir, index, smpId: SMP_ID, port: 0, statePath: journal });
-  log(`development SML holds ${participants} participants (journal replayed in ${((Date.now() - loading) / 1000).toFixed(1)} s)`);
+  log(`development SML holds ${held} participants, ${participants} of them hsmp's (journal replayed in ${((Date.now() - loading) / 1000).toFixed(1)} s)`);
 
   const database = await freshDatabase(options.databaseUrl, 'hsmp_bench_reconcile');
   let server: Awaited<ReturnType<typeof startOperatedServer>> | undefined;
@@ -92,7 +94,7 @@ export async function measureReconcileAtScale(options: ReconcileAtScaleOptions):
       await client.query(
         `INSERT INTO enterprise (enterprise_number, status)
          SELECT lpad(b::text, 8, '0') || lpad((97 - b % 97)::text, 2, '0'), 'active' FROM generate_series($1::int, $2::int) b`,
-        [FIRST_BODY, FIRST_BODY + participants - 1],
+        [FIRST_BODY, FIRST_BODY + held - 1],
       );
       await client.query(
         `INSERT INTO migration_key (enterprise_number, environment, key_ciphertext, key_digest, prepared_at)
@@ -102,7 +104,7 @@ export async function measureReconcileAtScale(options: ReconcileAtScaleOptions):
       await client.query('ANALYZE enterprise');
       await client.query('ANALYZE migration_key');
     });
-    log(`hsmp holds ${participants} enterprises with a prepared key (filled in ${((Date.now() - filling) / 1000).toFixed(1)} s)`);
+    log(`hsmp holds ${held} enterprises with a prepared key (filled in ${((Date.now() - filling) / 1000).toFixed(1)} s)`);
 
     const admin = async (method: 'GET' | 'POST', route: string, body?: unknown) => {
       const response = await request(`${server!.adminUrl}${route}`, {

@@ -5,10 +5,12 @@ import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { createAdminApp } from './admin/admin-app';
 import { audited, LogRetention, OperatorService } from './operations';
+import { quotaUsageOfDay } from './operations/log-repository';
 import { createMetrics } from './admin/metrics';
 import type { CollectionSteps } from './collection/flow';
 import { resolveSmlEndpoints, type Config } from './config/config';
 import type { Environment } from './domain/environment';
+import { capConnectionsPerAddress } from './http/connection-limits';
 import { drainable } from './http/drain';
 import { createPublicApp, type PublicRequest } from './http/public-app';
 import type { Logger } from './log';
@@ -57,6 +59,8 @@ export interface ServiceOptions {
   now?: () => Date;
 }
 
+const CONNECTIONS_CHECKING_INTERVAL_MS = 1000;
+
 export async function startService(config: Config, files: ServiceFiles, { logger, now }: ServiceOptions): Promise<RunningService> {
   const trustStore = await TrustStore.load(files.trustStoreManifest);
   const revocation = new RevocationChecker({ ...config.revocation, now });
@@ -98,7 +102,7 @@ export async function startService(config: Config, files: ServiceFiles, { logger
           key: readFileSync(endpoint.keyFile),
           ...(endpoint.caFile ? { ca: readFileSync(endpoint.caFile) } : {}),
         },
-        { timeoutMs: config.sml.timeoutMs, observe: metrics.smlCall },
+        { timeoutMs: config.sml.timeoutMs, maxInFlight: config.sml.maxInFlight, observe: metrics.smlCall },
       );
       smlClients.set(environment, client);
       closers.unshift(() => client.close());
@@ -136,7 +140,10 @@ export async function startService(config: Config, files: ServiceFiles, { logger
     });
     if (sml && config.sml.reconcileIntervalSeconds > 0) closers.unshift(jobOperations.scheduleReconciliation(config.sml.reconcileIntervalSeconds));
 
-    const counters: DailyCounters = config.redisUrl ? new RedisCounters(connectRedis(config.redisUrl), logger, config.redisPrefix) : new MemoryCounters();
+    const usageFromLog = (day: string) => quotaUsageOfDay(database.pool, day);
+    const counters: DailyCounters = config.redisUrl
+      ? new RedisCounters(connectRedis(config.redisUrl), logger, config.redisPrefix, usageFromLog)
+      : new MemoryCounters(usageFromLog);
     closers.unshift(() => counters.close());
     await counters.ready().catch((error: unknown) => {
       logger.warn({ err: error }, 'redis not reachable at start; queries answer 503 until it is');
@@ -191,6 +198,9 @@ export async function startService(config: Config, files: ServiceFiles, { logger
         ciphers: TLS12_CIPHERS,
         // A client that opens a connection and says nothing must not hold it for Node's 120 s.
         handshakeTimeout: config.tlsHandshakeTimeoutMs,
+        // Node checks the headers and request timeouts this often (default 30 s: a silent
+        // connection was held ~28 s whatever the timeout said).
+        connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS,
       },
       publicApp,
     );
@@ -198,9 +208,16 @@ export async function startService(config: Config, files: ServiceFiles, { logger
     publicServer.on('secureConnection', (socket: TLSSocket) => {
       socket.disableRenegotiation();
     });
-    publicServer.keepAliveTimeout = 30_000;
-    publicServer.headersTimeout = 20_000;
-    publicServer.requestTimeout = 30_000;
+    // After the handshake, a client gets a request's worth of time, not a connection's: one
+    // that sends nothing, idles between requests or trickles a body is closed (the SPEC's one
+    // route is a GET without a body).
+    publicServer.headersTimeout = config.publicLimits.headersTimeoutMs;
+    publicServer.requestTimeout = config.publicLimits.requestTimeoutMs;
+    publicServer.keepAliveTimeout = config.publicLimits.keepAliveTimeoutMs;
+    capConnectionsPerAddress(publicServer, {
+      max: config.publicLimits.maxConnectionsPerIp,
+      exempt: (address) => certificateSource.isTrustedProxy(address),
+    });
     // Bounded, and below the process's open-file limit, so that a flood of idle sockets on the
     // public port cannot take the admin listener's file descriptors too.
     publicServer.maxConnections = config.maxConnections.public;

@@ -44,7 +44,12 @@ export function createAdminApp(options: AdminAppOptions): express.Express {
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
-  app.get('/readyz', async (_req, res) => {
+  /**
+   * What each dependency is doing. `/readyz` is unauthenticated: it says a short state per
+   * dependency and nothing an SML or a driver wrote; the last problem's text (scrubbed of any
+   * key by the SML client) is for operators, on /admin/health, and in the log.
+   */
+  const readiness = async () => {
     const [db, redis] = await Promise.all([
       pool.query('SELECT 1').then(
         () => 'ok',
@@ -59,9 +64,14 @@ export function createAdminApp(options: AdminAppOptions): express.Express {
     // An SML that is merely unreachable is reported, not held against this instance.
     const smlHealth = options.sml?.health;
     const smlEnvironments = options.sml?.environments ?? [];
-    const sml = smlHealth ? Object.fromEntries(smlEnvironments.map((e) => [e, describeSml(smlHealth.state(e))])) : 'off';
-    const smlRefuses = smlEnvironments.some((e) => smlHealth?.state(e).deploymentOk === false);
+    const smlStates = smlHealth ? smlEnvironments.map((e) => [e, smlHealth.state(e)] as const) : [];
+    const smlRefuses = smlStates.some(([, state]) => state.deploymentOk === false);
     const ready = db === 'ok' && redis !== 'unavailable' && !smlRefuses;
+    return { ready, db, redis, smlStates };
+  };
+  app.get('/readyz', async (_req, res) => {
+    const { ready, db, redis, smlStates } = await readiness();
+    const sml = options.sml ? Object.fromEntries(smlStates.map(([e, state]) => [e, smlStateOf(state)])) : 'off';
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', database: db, redis, sml });
   });
   app.get('/metrics', async (_req, res) => {
@@ -100,6 +110,13 @@ export function createAdminApp(options: AdminAppOptions): express.Express {
   });
   admin.delete(mountPath(ROUTES.revokeAllowance), async (req, res) => {
     res.json(await operations.revokeAllowance(parseInput('allowanceId', req.params.id), parseInput('withReason', req.body ?? {}), operatorOf(res)));
+  });
+  admin.get(mountPath(ROUTES.health), async (_req, res) => {
+    const { ready, db, redis, smlStates } = await readiness();
+    const sml = options.sml
+      ? Object.fromEntries(smlStates.map(([e, state]) => [e, { state: smlStateOf(state), ...(state.lastProblem ? { lastProblem: state.lastProblem } : {}) }]))
+      : 'off';
+    res.json({ status: ready ? 'ready' : 'not ready', database: db, redis, sml });
   });
   admin.get(mountPath(ROUTES.usage), async (req, res) => {
     res.json(await operations.usage(parseInput('usage', req.query)));
@@ -168,8 +185,8 @@ export function createAdminApp(options: AdminAppOptions): express.Express {
   return app;
 }
 
-function describeSml(state: SmlHealthState): string {
-  if (state.deploymentOk === false) return `refuses this SMP: ${state.lastProblem?.message ?? 'unknown'}`;
-  if (state.reachable === false) return `unreachable: ${state.lastProblem?.message ?? 'unknown'}`;
+function smlStateOf(state: SmlHealthState): 'ok' | 'not called yet' | 'unreachable' | 'refuses this SMP' {
+  if (state.deploymentOk === false) return 'refuses this SMP';
+  if (state.reachable === false) return 'unreachable';
   return state.reachable ? 'ok' : 'not called yet';
 }

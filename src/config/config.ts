@@ -59,6 +59,8 @@ export interface Config {
   maxConnections: { public: number; admin: number };
   /** A TLS handshake not finished in this time is dropped (Node's default is 120 s). */
   tlsHandshakeTimeoutMs: number;
+  /** The public listener's limits on one client (see docs/deployment/public-listener-limits.md). */
+  publicLimits: PublicListenerLimits;
   /** Refusals waiting for the collection log at most; beyond, a refusal is answered 503. */
   refusalLogMaxPending: number;
   /** Collection-log days older than this are dropped (SPEC §5). */
@@ -69,12 +71,25 @@ export interface Config {
   jobLeaseSeconds: number;
 }
 
+export interface PublicListenerLimits {
+  /** Connections from one client address at a time (trusted proxies exempt). */
+  maxConnectionsPerIp: number;
+  /** After the handshake, until a request's headers are in. */
+  headersTimeoutMs: number;
+  /** A whole request, headers and body. */
+  requestTimeoutMs: number;
+  /** An idle kept-alive connection. */
+  keepAliveTimeoutMs: number;
+}
+
 /** SPEC §8 / §9: each environment's SML and the SMP certificate hsmp presents to it. */
 export interface SmlConfig {
   enabled: boolean;
   endpoints: Partial<Record<Environment, { url?: string; certFile?: string; keyFile?: string }>>;
   caFile?: string;
   timeoutMs: number;
+  /** Calls waiting for one environment's SML at most; beyond, a call fails at once (503). */
+  maxInFlight: number;
   /** 0: only on demand. */
   reconcileIntervalSeconds: number;
   reconcileMaxShare: number;
@@ -206,6 +221,7 @@ const schema = z.object({
   HSMP_SML_KEY_PRODUCTION: existingFile,
   HSMP_SML_CA: existingFile,
   HSMP_SML_TIMEOUT_MS: positiveInt(10_000),
+  HSMP_SML_MAX_IN_FLIGHT: positiveInt(64),
   HSMP_SML_RECONCILE_INTERVAL: z.coerce
     .number({ error: 'expected a whole number of seconds' })
     .int('expected a whole number of seconds')
@@ -231,6 +247,10 @@ const schema = z.object({
   HSMP_MAX_CONNECTIONS: positiveInt(900),
   HSMP_ADMIN_MAX_CONNECTIONS: positiveInt(64),
   HSMP_TLS_HANDSHAKE_TIMEOUT_MS: positiveInt(10_000),
+  HSMP_MAX_CONNECTIONS_PER_IP: positiveInt(100),
+  HSMP_HEADERS_TIMEOUT_MS: positiveInt(5_000),
+  HSMP_REQUEST_TIMEOUT_MS: positiveInt(10_000),
+  HSMP_KEEP_ALIVE_TIMEOUT_MS: positiveInt(5_000),
   HSMP_DEV_SML_DELAY_MS: z.coerce
     .number({ error: 'expected milliseconds' })
     .int('expected whole milliseconds')
@@ -303,6 +323,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       },
       caFile: e.HSMP_SML_CA,
       timeoutMs: e.HSMP_SML_TIMEOUT_MS,
+      maxInFlight: e.HSMP_SML_MAX_IN_FLIGHT,
       reconcileIntervalSeconds: e.HSMP_SML_RECONCILE_INTERVAL,
       reconcileMaxShare: e.HSMP_SML_RECONCILE_MAX_SHARE,
       reconcileWindowHours: e.HSMP_SML_RECONCILE_WINDOW_HOURS,
@@ -314,6 +335,13 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     logRetentionDays: e.HSMP_LOG_RETENTION_DAYS,
     maxConnections: { public: e.HSMP_MAX_CONNECTIONS, admin: e.HSMP_ADMIN_MAX_CONNECTIONS },
     tlsHandshakeTimeoutMs: e.HSMP_TLS_HANDSHAKE_TIMEOUT_MS,
+    publicLimits: {
+      maxConnectionsPerIp: e.HSMP_MAX_CONNECTIONS_PER_IP,
+      headersTimeoutMs: e.HSMP_HEADERS_TIMEOUT_MS,
+      // Node refuses a headers timeout longer than the request timeout.
+      requestTimeoutMs: Math.max(e.HSMP_REQUEST_TIMEOUT_MS, e.HSMP_HEADERS_TIMEOUT_MS),
+      keepAliveTimeoutMs: e.HSMP_KEEP_ALIVE_TIMEOUT_MS,
+    },
     devSmlDelayMs: e.HSMP_DEV_SML_DELAY_MS,
     jobLeaseSeconds: e.HSMP_JOB_LEASE_SECONDS,
   };

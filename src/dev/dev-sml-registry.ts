@@ -82,7 +82,7 @@ export class SortedParticipants {
 interface EnvironmentRegistry {
   /** Participant → the key prepared for it. */
   prepared: Map<number, string>;
-  /** Participant → its SMP, for those no longer implicitly the home SMP's. */
+  /** Participant → its SMP, for those assigned one (moved, or given back to the home SMP). */
   owners: Map<number, string>;
   /** SMP id → its listed participants (those with a record: prepared, moved or assigned). */
   listed: Map<string, SortedParticipants>;
@@ -153,8 +153,8 @@ export class DevSmlRegistry {
     } else {
       registry.prepared.delete(change.participant);
       this.listedOf(registry, owner).remove(change.participant);
-      if (change.value === this.homeSmpId) registry.owners.delete(change.participant);
-      else registry.owners.set(change.participant, change.value);
+      // Kept even when it is the home SMP: the record is what makes the participant listed.
+      registry.owners.set(change.participant, change.value);
       this.listedOf(registry, change.value).add(change.participant);
     }
     if (record && this.journal !== undefined) appendFileSync(this.journal, `${change.kind}\t${change.environment}\t${change.participant}\t${change.value}\n`);

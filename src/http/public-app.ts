@@ -8,6 +8,7 @@ import type { Environment } from '../domain/environment';
 import { HsmpError } from '../domain/errors';
 import type { Logger } from '../log';
 import type { CertificateSource } from '../tls/presented-certificate';
+import { normalizeAddress } from './connection-limits';
 import { OutageLog } from './outage-log';
 import { negotiateFormat, sendError, sendRecord } from './render';
 
@@ -127,11 +128,7 @@ function requestedEnvironment(query: string, defaultEnvironment: Environment): s
 function clientAddress(req: IncomingMessage, trustProxy: (address: string) => boolean): string {
   const peer = req.socket.remoteAddress ?? '';
   const forwarded = proxyAddr(req, trustProxy);
-  return normalizeIp(ipaddr.isValid(forwarded) ? forwarded : peer);
-}
-
-function normalizeIp(address: string): string {
-  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+  return normalizeAddress(ipaddr.isValid(forwarded) ? forwarded : peer);
 }
 
 function decodeSegment(segment: string): string {

@@ -1,6 +1,8 @@
+import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { brusselsMidnight, nextBrusselsMidnight } from '../domain/brussels-day';
 import { parseParticipantId } from '../participants/participant-id';
+import type { DayUsage } from '../quota';
 import { asDatabaseError } from '../store/database';
 import { ReadTooBroad } from './errors';
 
@@ -93,8 +95,14 @@ async function boundedRead(pool: pg.Pool, sql: string, values: unknown[]): Promi
   try {
     client = await pool.connect();
     await client.query('BEGIN READ ONLY');
-    await client.query(`SELECT set_config('statement_timeout', $1, true)`, [String(READ_TIMEOUT_MS)]);
-    const { rows } = await client.query<Record<string, unknown> & { id: string }>(sql, values);
+    // Planning a read of a year of day partitions costs far more than running it: each shape of
+    // read is planned once per connection (a named statement, its generic plan; a day is pruned
+    // when the plan starts) instead of on every page.
+    await client.query(`SELECT set_config('statement_timeout', $1, true), set_config('plan_cache_mode', 'force_generic_plan', true)`, [
+      String(READ_TIMEOUT_MS),
+    ]);
+    const name = `hsmp_log_read_${createHash('sha1').update(sql).digest('hex').slice(0, 16)}`;
+    const { rows } = await client.query<Record<string, unknown> & { id: string }>({ name, text: sql, values });
     await client.query('COMMIT');
     return rows;
   } catch (error) {
@@ -106,6 +114,54 @@ async function boundedRead(pool: pg.Pool, sql: string, values: unknown[]): Promi
   } finally {
     client?.release();
   }
+}
+
+/**
+ * What the quota counters of a Brussels day held, rebuilt from the durable log (after Redis
+ * lost them: a restart without persistence, a failover to a replica that missed writes, a
+ * flush). A query counts when it reached the counters: every row but the 5xx ones (given
+ * back) and the 811/812/813 ones (most answered by a block in force, before counting), and
+ * only after the subject's last reactivation that day (which reset its counter).
+ *
+ * The log does not say which certificate environment a seat used, only the environment asked
+ * for: `production:SEAT` gets every row of the seat, `test:SEAT` the rows that did not ask for
+ * production (a test certificate cannot). A seat holding both kinds of certificate is counted
+ * strictly (never more quota than it had). The query that exceeded a limit and was refused is
+ * not rebuilt in the other two counters: at most a few per block written that day.
+ */
+export async function quotaUsageOfDay(pool: pg.Pool, day: string): Promise<DayUsage> {
+  const start = brusselsMidnight(day);
+  const end = nextBrusselsMidnight(start);
+  const { rows } = await pool.query<{ kind: 'user' | 'ip' | 'global'; subject: string; n: number }>(
+    `WITH lifts AS (
+       SELECT kind, subject, max(lifted_at) AS at FROM block WHERE lifted_at >= $1 AND lifted_at < $2 GROUP BY kind, subject
+     ), counted AS (
+       SELECT seat_id, client_ip, environment, collected_at FROM collection_log
+        WHERE collected_at >= $1 AND collected_at < $2
+          AND outcome NOT IN ('HSMP-811', 'HSMP-812', 'HSMP-813') AND outcome NOT LIKE 'HSMP-9%'
+     )
+     SELECT 'global' AS kind, '*' AS subject, count(*)::int AS n FROM counted
+      WHERE collected_at > coalesce((SELECT at FROM lifts WHERE kind = 'global' AND subject = '*'), '-infinity')
+     UNION ALL
+     SELECT 'ip', c.client_ip, count(*)::int FROM counted c
+       LEFT JOIN lifts l ON l.kind = 'ip' AND l.subject = c.client_ip
+      WHERE c.collected_at > coalesce(l.at, '-infinity')
+      GROUP BY c.client_ip
+     UNION ALL
+     SELECT 'user', e.environment || ':' || c.seat_id, count(*)::int
+       FROM counted c CROSS JOIN (VALUES ('test'), ('production')) AS e (environment)
+       LEFT JOIN lifts l ON l.kind = 'user' AND l.subject = e.environment || ':' || c.seat_id
+      WHERE c.collected_at > coalesce(l.at, '-infinity') AND (e.environment = 'production' OR c.environment <> 'production')
+      GROUP BY e.environment, c.seat_id`,
+    [start, end],
+  );
+  const usage: DayUsage = { users: {}, ips: {}, global: 0 };
+  for (const { kind, subject, n } of rows) {
+    if (kind === 'global') usage.global = n;
+    else if (kind === 'ip') usage.ips[subject] = n;
+    else usage.users[subject] = n;
+  }
+  return usage;
 }
 
 function page(rows: Array<Record<string, unknown> & { id: string }>, limit: number): LogPage {

@@ -16,6 +16,7 @@ export const ROUTES = {
   grantAllowance: { method: 'POST', path: '/admin/allowances' },
   revokeAllowance: { method: 'DELETE', path: '/admin/allowances/{id}' },
   usage: { method: 'GET', path: '/admin/usage' },
+  health: { method: 'GET', path: '/admin/health' },
   enterprise: { method: 'GET', path: '/admin/enterprises/{number}' },
   removeEnterprise: { method: 'POST', path: '/admin/enterprises/{number}/remove' },
   markEnterpriseMigrated: { method: 'POST', path: '/admin/enterprises/{number}/mark-migrated' },

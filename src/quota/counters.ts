@@ -24,6 +24,12 @@ export interface DayUsage {
   global: number;
 }
 
+/**
+ * A day's counts as the durable collection log tells them: what a store that lost its
+ * counters (Redis restarted or flushed, the process restarted) starts the day again from.
+ */
+export type DayUsageSource = (day: string) => Promise<DayUsage>;
+
 export interface DailyCounters {
   /** Counts one query against the three counters of `day` and returns the new values. */
   increment(day: string, keys: CounterKeys): Promise<Counts>;

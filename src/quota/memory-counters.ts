@@ -1,4 +1,5 @@
-import type { CounterKeys, CounterKind, Counts, DailyCounters, DayUsage } from './counters';
+import { dependencyUnavailable } from '../domain/errors';
+import type { CounterKeys, CounterKind, Counts, DailyCounters, DayUsage, DayUsageSource } from './counters';
 
 /**
  * Counters in this process: atomic because JavaScript runs one increment at a time. One
@@ -8,8 +9,16 @@ const DAYS_KEPT = 2;
 
 export class MemoryCounters implements DailyCounters {
   private readonly days = new Map<string, Map<string, number>>();
+  private readonly rebuilds = new Map<string, Promise<void>>();
+
+  /**
+   * `usageFromLog`: where a day this process has not counted yet starts from, so that a
+   * restarted process does not hand out a fresh quota. Absent: from zero.
+   */
+  constructor(private readonly usageFromLog?: DayUsageSource) {}
 
   async increment(day: string, keys: CounterKeys): Promise<Counts> {
+    if (!this.days.has(day) && this.usageFromLog) await this.rebuild(day, this.usageFromLog);
     const counts = this.countsOf(day);
     const bump = (key: string) => {
       const n = (counts.get(key) ?? 0) + 1;
@@ -41,6 +50,28 @@ export class MemoryCounters implements DailyCounters {
       else usage.global = n;
     }
     return usage;
+  }
+
+  private rebuild(day: string, source: DayUsageSource): Promise<void> {
+    let running = this.rebuilds.get(day);
+    if (!running) {
+      running = source(day)
+        .then(
+          (usage) => {
+            if (this.days.has(day)) return;
+            const counts = this.countsOf(day);
+            counts.set('global|*', usage.global);
+            for (const [subject, n] of Object.entries(usage.users)) counts.set(`user|${subject}`, n);
+            for (const [subject, n] of Object.entries(usage.ips)) counts.set(`ip|${subject}`, n);
+          },
+          (error: unknown) => {
+            throw dependencyUnavailable('database', error);
+          },
+        )
+        .finally(() => this.rebuilds.delete(day));
+      this.rebuilds.set(day, running);
+    }
+    return running;
   }
 
   async ready(): Promise<void> {}

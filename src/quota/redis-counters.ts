@@ -2,7 +2,7 @@ import Redis from 'ioredis';
 import { dependencyUnavailable } from '../domain/errors';
 import type { Logger } from '../log';
 import { GroupCommit } from '../batching/group-commit';
-import type { CounterKeys, CounterKind, Counts, DailyCounters, DayUsage } from './counters';
+import type { CounterKeys, CounterKind, Counts, DailyCounters, DayUsage, DayUsageSource } from './counters';
 import { splitOnce } from './memory-counters';
 
 /**
@@ -16,11 +16,31 @@ import { splitOnce } from './memory-counters';
 const INCREMENT_ALL = `
 local ttl = tonumber(ARGV[1])
 local counts = {}
-for i = 1, #KEYS do
-  counts[i] = redis.call('INCR', KEYS[i])
-  if counts[i] == 1 then redis.call('EXPIRE', KEYS[i], ttl) end
+for q = 0, #KEYS / 4 - 1 do
+  local base = q * 4
+  if redis.call('EXISTS', KEYS[base + 1]) == 0 then
+    for i = 1, 3 do counts[q * 3 + i] = -1 end
+  else
+    for i = 1, 3 do
+      local n = redis.call('INCR', KEYS[base + 1 + i])
+      if n == 1 then redis.call('EXPIRE', KEYS[base + 1 + i], ttl) end
+      counts[q * 3 + i] = n
+    end
+  end
 end
 return counts`;
+
+/**
+ * Writes a day's counters as rebuilt from the collection log, and the day's marker, unless the
+ * marker is there already (another instance rebuilt first, and queries count again since).
+ */
+const SEED_DAY = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+for i = 2, #KEYS do
+  redis.call('SET', KEYS[i], ARGV[i], 'EX', ARGV[1])
+end
+redis.call('SET', KEYS[1], '1', 'EX', ARGV[1])
+return 1`;
 
 // Never below zero: an operator may have reset the counter between the increment and this.
 const RELEASE_ALL = `
@@ -31,12 +51,14 @@ end
 return 0`;
 
 const TTL_SECONDS = 2 * 24 * 3600;
+const MAX_REBUILDS_PER_QUERY = 3;
 /** Queries per script run: bounds how long one run holds Redis. */
 const MAX_BATCH = 128;
 
 type RedisWithScript = Redis & {
   hsmpIncrementAll(numberOfKeys: number, ...keysThenTtl: Array<string | number>): Promise<number[]>;
   hsmpReleaseAll(numberOfKeys: number, ...keys: string[]): Promise<number>;
+  hsmpSeedDay(numberOfKeys: number, ...keysThenValues: Array<string | number>): Promise<number>;
 };
 
 /**
@@ -54,17 +76,32 @@ export function connectRedis(url: string): Redis {
   });
 }
 
+/**
+ * Redis may lose the counters (a restart without persistence, a failover to a replica that
+ * missed the last writes, a flush) and would then hand out a fresh daily quota. So a day's
+ * counters count only once the day's marker key is there: it is written, in one script with
+ * the counts rebuilt from the collection log, by the first instance that finds it missing (at
+ * the first query of every day, and after any loss). Until then no query is counted anywhere;
+ * each instance waits for the rebuild, so the limit stays exact across instances.
+ */
 export class RedisCounters implements DailyCounters {
   private readonly redis: RedisWithScript;
   private readonly prefix: string;
   private readonly increments = new GroupCommit<string[], Counts>((batch) => this.incrementBatch(batch), { maxInFlight: 1, maxBatch: MAX_BATCH });
+  private readonly rebuilds = new Map<string, Promise<void>>();
 
   /** `redis`: a client made by `connectRedis` (or any ioredis client with the same bounds). */
-  constructor(redis: Redis, logger: Logger, prefix: string) {
+  constructor(
+    redis: Redis,
+    private readonly logger: Logger,
+    prefix: string,
+    private readonly usageFromLog: DayUsageSource,
+  ) {
     this.prefix = `${prefix}:quota`;
     this.redis = redis as RedisWithScript;
     this.redis.defineCommand('hsmpIncrementAll', { lua: INCREMENT_ALL });
     this.redis.defineCommand('hsmpReleaseAll', { lua: RELEASE_ALL });
+    this.redis.defineCommand('hsmpSeedDay', { lua: SEED_DAY });
     let down = false;
     this.redis.on('error', (error) => {
       if (!down) logger.warn({ err: error }, 'redis unavailable');
@@ -81,8 +118,43 @@ export class RedisCounters implements DailyCounters {
     await this.call(() => this.redis.ping());
   }
 
-  increment(day: string, keys: CounterKeys): Promise<Counts> {
-    return this.increments.submit(this.keysOf(day, keys));
+  async increment(day: string, keys: CounterKeys): Promise<Counts> {
+    for (let attempt = 1; ; attempt++) {
+      const counts = await this.increments.submit([this.markerKey(day), ...this.keysOf(day, keys)]);
+      if (counts.user >= 0) return counts;
+      // Lost again while rebuilding (Redis restarting twice): give up on this query, not the day.
+      if (attempt === MAX_REBUILDS_PER_QUERY) throw dependencyUnavailable('redis', new Error(`the quota counters of ${day} keep disappearing`));
+      await this.rebuild(day);
+    }
+  }
+
+  /** One rebuild of a day at a time in this instance; the script decides between instances. */
+  private rebuild(day: string): Promise<void> {
+    let running = this.rebuilds.get(day);
+    if (!running) {
+      running = this.seed(day).finally(() => this.rebuilds.delete(day));
+      this.rebuilds.set(day, running);
+    }
+    return running;
+  }
+
+  private async seed(day: string): Promise<void> {
+    const usage = await this.usageFromLog(day).catch((error: unknown) => {
+      throw dependencyUnavailable('database', error);
+    });
+    const counters: Array<[string, number]> = [
+      [this.key(day, 'global', '*'), usage.global],
+      ...Object.entries(usage.users).map(([subject, n]): [string, number] => [this.key(day, 'user', subject), n]),
+      ...Object.entries(usage.ips).map(([subject, n]): [string, number] => [this.key(day, 'ip', subject), n]),
+    ];
+    const seeded = await this.call(() =>
+      this.redis.hsmpSeedDay(counters.length + 1, this.markerKey(day), ...counters.map(([key]) => key), TTL_SECONDS, ...counters.map(([, n]) => n)),
+    );
+    if (seeded === 1 && usage.global > 0)
+      this.logger.warn(
+        { day, global: usage.global, users: Object.keys(usage.users).length, ips: Object.keys(usage.ips).length },
+        'quota counters were missing in Redis (restart, failover or flush): rebuilt from the collection log',
+      );
   }
 
   async release(day: string, keys: CounterKeys): Promise<void> {
@@ -91,6 +163,11 @@ export class RedisCounters implements DailyCounters {
 
   private keysOf(day: string, keys: CounterKeys): string[] {
     return [this.key(day, 'user', keys.user), this.key(day, 'ip', keys.ip), this.key(day, 'global', '*')];
+  }
+
+  /** Outside the `<prefix>:quota:<day>:*` counters, so that `usage` does not read it as one. */
+  private markerKey(day: string): string {
+    return `${this.prefix}-rebuilt:${day}`;
   }
 
   private async incrementBatch(batch: string[][]): Promise<Counts[]> {

@@ -12,6 +12,7 @@ import {
   type SmlOperation,
   type SmlRequest,
 } from './soap';
+import { scrubSecret } from './scrub';
 
 /**
  * One environment's SML participant service over mutual TLS, with the deployment's SMP
@@ -44,7 +45,7 @@ export class SmlFault extends ServiceError {
 export class SmlUnavailable extends ServiceError {
   constructor(
     readonly operation: SmlOperation,
-    readonly reason: 'timeout' | 'network' | 'protocol',
+    readonly reason: 'timeout' | 'network' | 'protocol' | 'busy',
     message: string,
     options?: { cause?: unknown },
   ) {
@@ -57,22 +58,45 @@ export interface SmlCallObserver {
 }
 
 export interface SmlClientOptions {
+  /** Bound on one call from the moment it is made: queueing, connect, TLS handshake and answer. */
   timeoutMs: number;
+  /**
+   * Calls waiting for this SML at most; one more fails at once (503). During an SML outage a
+   * first collection then waits at most `timeoutMs`, and no more than this many of them hold a
+   * public connection meanwhile. Default 64.
+   */
+  maxInFlight?: number;
   observe?: SmlCallObserver;
   /** Responses larger than this are refused (a List page of 1000 ids is ~80 kB). */
   maxResponseBytes?: number;
 }
 
+/** Connections to one SML; calls beyond them queue (within their own deadline). */
+const CONNECTIONS = 8;
+const DEFAULT_MAX_IN_FLIGHT = 64;
+
 export class SmlClient {
   private readonly dispatcher: Dispatcher;
+  private readonly maxInFlight: number;
+  private inFlight = 0;
 
   constructor(
     readonly endpoint: SmlEndpoint,
     private readonly options: SmlClientOptions,
   ) {
+    this.maxInFlight = options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
+    // undici's own timeouts free its connections; they do not bound a call (see exchange).
     this.dispatcher = new Agent({
-      connect: { cert: endpoint.cert, key: endpoint.key, ...(endpoint.ca ? { ca: endpoint.ca } : {}), minVersion: 'TLSv1.2' },
-      connections: 8,
+      connect: {
+        cert: endpoint.cert,
+        key: endpoint.key,
+        ...(endpoint.ca ? { ca: endpoint.ca } : {}),
+        minVersion: 'TLSv1.2',
+        timeout: options.timeoutMs,
+      },
+      connections: CONNECTIONS,
+      headersTimeout: options.timeoutMs,
+      bodyTimeout: options.timeoutMs,
     });
   }
 
@@ -103,22 +127,47 @@ export class SmlClient {
     const { operation } = message;
     const started = process.hrtime.bigint();
     let outcome = 'ok';
+    const admitted = this.inFlight < this.maxInFlight;
+    if (admitted) this.inFlight++;
     try {
+      if (!admitted) throw new SmlUnavailable(operation, 'busy', `${this.maxInFlight} calls already waiting for the SML`);
       const xml = await this.exchange(message, maxBytes);
-      const fault = this.faultOf(operation, xml.body, xml.status);
+      const fault = this.faultOf(operation, xml.body, xml.status, 'record' in message ? message.record.migrationKey : undefined);
       if (fault) throw fault;
       return xml.body;
     } catch (error) {
       outcome = error instanceof SmlFault ? `fault_${error.kind}` : error instanceof SmlUnavailable ? error.reason : 'error';
       throw error;
     } finally {
+      if (admitted) this.inFlight--;
       this.options.observe?.(operation, outcome, Number(process.hrtime.bigint() - started) / 1e9);
     }
   }
 
+  /**
+   * The call, or a timeout at `timeoutMs` whatever undici is doing. undici honours an abort
+   * only once the request has a connected socket: a call queued behind busy connections, or
+   * waiting for a TLS handshake that never finishes, would otherwise wait for its connect
+   * timeout and then for its turn. The abort still tells undici to drop the request.
+   */
   private async exchange(message: SmlRequest, maxBytes?: number): Promise<{ status: number; body: string }> {
+    const controller = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        controller.abort();
+        reject(new SmlUnavailable(message.operation, 'timeout', `no answer within ${this.options.timeoutMs} ms`));
+      }, this.options.timeoutMs);
+    });
+    try {
+      return await Promise.race([this.send(message, controller.signal, maxBytes), deadline]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async send(message: SmlRequest, signal: AbortSignal, maxBytes?: number): Promise<{ status: number; body: string }> {
     const { operation } = message;
-    const signal = AbortSignal.timeout(this.options.timeoutMs);
     const limit = maxBytes ?? this.options.maxResponseBytes ?? 16 * 1024 * 1024;
     try {
       const response = await request(this.endpoint.url, {
@@ -143,15 +192,19 @@ export class SmlClient {
     }
   }
 
-  private faultOf(operation: SmlOperation, body: string, status: number): SmlFault | SmlUnavailable | undefined {
+  /**
+   * The SML's texts are scrubbed of the key the call carried before they become an error's
+   * message, and the parser's error (which may quote the answer) is not kept as its cause.
+   */
+  private faultOf(operation: SmlOperation, body: string, status: number, migrationKey: string | undefined): SmlFault | SmlUnavailable | undefined {
     let fault;
     try {
       fault = readFault(body);
     } catch (error) {
       const detail = error instanceof SoapFormatError ? error.message : String(error);
-      return new SmlUnavailable(operation, 'protocol', `HTTP ${status}, ${detail}`, { cause: error });
+      return new SmlUnavailable(operation, 'protocol', `HTTP ${status}, ${scrubSecret(detail, migrationKey)}`);
     }
-    if (fault) return new SmlFault(operation, fault.kind, fault.message, fault.errorNumber);
+    if (fault) return new SmlFault(operation, fault.kind, scrubSecret(fault.message, migrationKey), fault.errorNumber);
     if (status !== 200) return new SmlUnavailable(operation, 'protocol', `HTTP ${status} without a SOAP fault`);
     return undefined;
   }

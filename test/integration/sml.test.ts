@@ -199,7 +199,9 @@ describe('SML trouble: 503 within the bound, no key, nothing marked, then the sa
     expect((await collect(number)).status).toBe(503);
     const ready = await fetch(`${service.adminUrl}/readyz`);
     expect(ready.status).toBe(503);
-    expect(((await ready.json()) as any).sml.test).toMatch(/^refuses this SMP: .*ERR-100/);
+    expect(((await ready.json()) as any).sml.test).toBe('refuses this SMP');
+    const health = (await service.admin('GET', '/admin/health')).json();
+    expect(health.sml.test).toMatchObject({ state: 'refuses this SMP', lastProblem: { trouble: 'deployment', message: expect.stringMatching(/ERR-100/) } });
     expect(await fetch(`${service.adminUrl}/metrics`).then((r) => r.text())).toMatch(/hsmp_sml_deployment_ok\{environment="test"\} 0/);
     expect(await statusOf(number)).toBe('active');
 

@@ -48,16 +48,22 @@ describe('the registry', () => {
     for (let i = 1; i <= 100; i++) first.prepare('test', participant(i), `key-${i}`);
     for (let i = 1; i <= 2000; i++) first.prepare('production', participant(5), `again-${i}`);
     first.assign('test', participant(3), 'NEW');
+    first.assign('test', participant(200), 'HOME');
     first.close();
-    expect(readFileSync(journal, 'utf8').split('\n').length - 1).toBe(2101);
+    expect(readFileSync(journal, 'utf8').split('\n').length - 1).toBe(2102);
 
     const second = new DevSmlRegistry('HOME', journal);
     expect(second.preparedKey('test', participant(1))).toBe('key-1');
     expect(second.preparedKey('production', participant(5))).toBe('again-2000');
     expect(second.ownerOf('test', participant(3))).toBe('NEW');
-    expect(second.page('test', 'HOME', 1, 50).participants).toHaveLength(49);
+    expect(second.page('test', 'HOME', 1, 50).participants).toHaveLength(50);
+    expect(second.page('test', 'HOME', 1, 50).participants.at(-1)).toBe(participant(200));
     second.close();
-    // 2101 lines for 101 live records: rewritten as the state at start.
-    expect(readFileSync(journal, 'utf8').split('\n').length - 1).toBe(101);
+    // 2102 lines for 102 live records: rewritten as the state at start, and read back the same.
+    expect(readFileSync(journal, 'utf8').split('\n').length - 1).toBe(102);
+    const third = new DevSmlRegistry('HOME', journal);
+    expect(third.page('test', 'HOME', 1, 50)).toEqual(second.page('test', 'HOME', 1, 50));
+    expect(third.ownerOf('test', participant(3))).toBe('NEW');
+    third.close();
   });
 });
