@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { createAdminApp } from './admin/admin-app';
 import { LogRetention, OperatorService } from './operations';
+import { audited } from './store/audit-log';
 import { quotaUsageOfDay } from './operations/log-repository';
 import { createMetrics } from './admin/metrics';
 import type { CollectionSteps } from './collection/flow';
@@ -21,7 +22,7 @@ import { connectRedis, MemoryCounters, QuotaGuard, QuotaPolicy, RedisCounters, t
 import { openDatabase, type Database } from './store/database';
 import { KeyCipher, loadKeyEncryptionKey } from './store/key-cipher';
 import { migrate } from './store/migrate';
-import { KeyPreparer, PreparedKeys, SmlClient, SmlHealth } from './sml';
+import { KeyPreparer, KeyRevocations, PreparedKeys, SmlClient, SmlHealth } from './sml';
 import { JobOperations, Jobs, Reconciliation } from './operations/jobs';
 import path from 'node:path';
 import type { SmlStatus } from './sml/status';
@@ -100,7 +101,14 @@ export async function startService(config: Config, files: DeploymentFiles, { log
       closers.unshift(() => client.close());
     }
     const smlHealth = new SmlHealth(logger);
-    const keys = new PreparedKeys(registry, endpoints ? new KeyPreparer(smlClients, config.peppol.smpId, smlHealth) : undefined);
+    const preparer = endpoints ? new KeyPreparer(smlClients, config.peppol.smpId, smlHealth) : undefined;
+    const revocations =
+      preparer &&
+      new KeyRevocations(registry, preparer, {
+        smlTimeoutMs: config.sml.timeoutMs,
+        audited: (entry, work) => audited(database.pool, entry, work),
+      });
+    const keys = new PreparedKeys(registry, preparer, { revocations, maxAgeDays: config.sml.keyMaxAgeDays, now: now ?? (() => new Date()) });
     let sml: RunningSml | undefined;
     if (endpoints) {
       const reconciliation = new Reconciliation(database, smlClients, {
@@ -216,6 +224,9 @@ export async function startService(config: Config, files: DeploymentFiles, { log
       counters,
       limits: config.quota.limits,
       sml,
+      environments: config.peppol.environments,
+      registry,
+      revocations,
       now: now ?? (() => new Date()),
     });
     const adminApp = createAdminApp({

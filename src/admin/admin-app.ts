@@ -127,17 +127,19 @@ export function createAdminApp(options: AdminAppOptions): express.Express {
   admin.get(mountPath(ROUTES.enterprise), async (req, res) => {
     res.json(await operations.enterprise(parseEnterpriseNumber(String(req.params.number))));
   });
-  for (const [action, route] of [
-    ['remove', ROUTES.removeEnterprise],
-    ['mark-migrated', ROUTES.markEnterpriseMigrated],
-    ['restore', ROUTES.restoreEnterprise],
-  ] as const) {
-    admin.post(mountPath(route), async (req, res) => {
-      res.json(
-        await operations.changeEnterprise(parseEnterpriseNumber(String(req.params.number)), action, parseInput('withReason', req.body ?? {}), operatorOf(res)),
-      );
-    });
-  }
+  const enterpriseNumberOf = (req: Request) => parseEnterpriseNumber(String(req.params.number));
+  admin.post(mountPath(ROUTES.removeEnterprise), async (req, res) => {
+    res.json(await operations.removeEnterprise(enterpriseNumberOf(req), parseInput('withReason', req.body ?? {}), operatorOf(res)));
+  });
+  admin.post(mountPath(ROUTES.markEnterpriseMigrated), async (req, res) => {
+    res.json(await operations.markEnterpriseMigrated(enterpriseNumberOf(req), parseInput('perEnvironment', req.body ?? {}), operatorOf(res)));
+  });
+  admin.post(mountPath(ROUTES.restoreEnterprise), async (req, res) => {
+    res.json(await operations.restoreEnterprise(enterpriseNumberOf(req), parseInput('perEnvironment', req.body ?? {}), operatorOf(res)));
+  });
+  admin.post(mountPath(ROUTES.revokeKey), async (req, res) => {
+    res.json(await operations.revokeKey(enterpriseNumberOf(req), parseInput('keyRevocation', req.body ?? {}), operatorOf(res)));
+  });
   admin.post(mountPath(ROUTES.seed), async (req, res) => {
     res.json(await operations.seed(parseInput('seed', req.body ?? {}), operatorOf(res)));
   });

@@ -148,6 +148,8 @@ const readSml = settings({
   reconcileWindowHours: ['HSMP_SML_RECONCILE_WINDOW_HOURS', positiveInt(24)],
   /** SML calls in flight during a bulk preparation. */
   prepareConcurrency: ['HSMP_SML_PREPARE_CONCURRENCY', positiveInt(4).refine((n) => n <= 64, { error: 'expected at most 64 calls in flight' })],
+  /** A key first handed out longer ago than this is replaced at its next collection (SPEC §9); 0: never. */
+  keyMaxAgeDays: ['HSMP_KEY_MAX_AGE_DAYS', nonNegativeInt(0, 'days')],
 });
 
 /** Server-side jobs: one whose instance has not renewed its lease for this long is abandoned (its instance died). */
@@ -237,6 +239,9 @@ export function loadConfig(env: NodeJS.ProcessEnv) {
     throw new ConfigError('HSMP_WORKERS: more than one worker needs REDIS_URL (in-memory counters belong to one process)');
   if (config.cluster.workers > 1 && !config.store.databaseUrl)
     throw new ConfigError('HSMP_WORKERS: more than one worker needs DATABASE_URL (the embedded database belongs to one process)');
+  // Replacing a key means preparing the new one at the SML: with HSMP_SML=off another system does that.
+  if (config.sml.keyMaxAgeDays > 0 && !config.sml.enabled)
+    throw new ConfigError('HSMP_KEY_MAX_AGE_DAYS: rotation prepares new keys at the SML, which HSMP_SML=off does not talk to');
   return config;
 }
 

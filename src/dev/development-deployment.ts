@@ -93,7 +93,7 @@ export async function startDevelopmentDeployment({ env, config, logger, primary 
       const client = await database.pool.connect();
       try {
         if (await hasEnterprises(client)) return;
-        await seedDatasets(client, [datasetNumbers(1)]);
+        await seedDatasets(client, [datasetNumbers(1)], config.peppol.environments);
         logger.info({ datasets: [1] }, 'development deployment: demo dataset seeded into the empty registry');
       } finally {
         client.release();

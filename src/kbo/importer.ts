@@ -13,7 +13,8 @@ import { recordAudit } from '../store/audit-log';
  * one statement:
  *   new active numbers become participants; numbers hsmp holds as active that the dump no
  *   longer lists become inactive (HSMP-012); inactive ones the dump lists again become active
- *   unless an operator removed them; migrated ones stay migrated.
+ *   unless an operator removed them. Deactivation applies to every environment; a participant's
+ *   migration (participant_migration) is never touched, so it holds again once listed again.
  * A malformed dump, a dump of more than `maxBytes`, or one that would deactivate more than
  * `maxDeactivateShare` of the active registry without `force`, rolls everything back: nothing
  * changes.

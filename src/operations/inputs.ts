@@ -44,6 +44,10 @@ export const INPUTS = {
     .refine((g) => Date.parse(g.to) > Date.parse(g.from), { error: '"to" must be after "from"' }),
   allowanceId: z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER),
   withReason: z.object({ reason }).default({}),
+  /** mark-migrated, restore: one environment, or (absent) every environment served. */
+  perEnvironment: z.object({ environment: z.enum(ENVIRONMENTS).optional(), reason }).default({}),
+  /** A revocation says why: the audit log is what tells, later, which key was revoked and for what. */
+  keyRevocation: z.object({ environment: z.enum(ENVIRONMENTS).optional(), reason: z.string().trim().min(1).max(1000) }),
   usage: z.object({
     day: day.optional(),
     limit: z.coerce.number().int().min(1).max(1000).default(50),

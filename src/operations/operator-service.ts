@@ -1,16 +1,29 @@
 import { parseUserSubject, userSubject } from '../domain/access-point';
 import { brusselsDay } from '../domain/brussels-day';
 import { ENVIRONMENTS, type Environment } from '../domain/environment';
+import { AdminProblem } from '../domain/errors';
 import { datasetNumbers } from '../participants/datasets';
-import { changeEnterprise, getEnterprise, seedDatasets, type EnterpriseAction } from '../participants/enterprise-repository';
+import {
+  getEnterprise,
+  markEnterpriseMigrated,
+  removeEnterprise,
+  restoreEnterprise,
+  seedDatasets,
+  type EnterpriseChange,
+} from '../participants/enterprise-repository';
 import { GLOBAL_SUBJECT, type Allowance, type CounterKind, type DailyCounters, type QuotaPolicy } from '../quota';
 import type { Limits } from '../quota';
 import type { SmlHealth } from '../sml';
 import { lastReconciliations } from '../sml/reconciliation-store';
 import type { Database } from '../store/database';
+import { belgianParticipant } from '../participants/participant-id';
+import { migrationsOf } from '../participants/participant-migrations';
+import type { ParticipantRegistry } from '../participants/registry';
+import { NothingToRevoke, type KeyRevocations, type RevocationSummary } from '../sml';
+import type { PoolClient } from 'pg';
 import { audited } from '../store/audit-log';
-import { NotFound } from './errors';
-import type { Inputs } from './inputs';
+import { BadRequest, NotFound } from './errors';
+import { parseInput, type Inputs } from './inputs';
 import { auditPage, collectionPage, collectionsPerHour, type LogPage } from './log-repository';
 
 /**
@@ -25,8 +38,17 @@ export interface OperatorServiceOptions {
   limits: Limits;
   /** What operators see of the SML; absent with HSMP_SML=off. */
   sml?: { health: SmlHealth; environments: Environment[] };
+  /** The environments this deployment serves (HSMP_ENVIRONMENTS). */
+  environments: Environment[];
+  /** The participants' keys, for the enterprise view's key states. */
+  registry: ParticipantRegistry;
+  /** Absent with HSMP_SML=off: another system prepares the keys, and would have to replace them. */
+  revocations?: KeyRevocations;
   now: () => Date;
 }
+
+/** Collections the enterprise view shows, newest first. */
+const RECENT_COLLECTIONS = 20;
 
 export class OperatorService {
   constructor(private readonly options: OperatorServiceOptions) {}
@@ -161,18 +183,108 @@ export class OperatorService {
     }));
   }
 
+  /**
+   * The enterprise view (SPEC §4): its status, per environment its migration and its key's state
+   * (never the key), and its recent collections (who, when, from where, outcome).
+   */
   async enterprise(enterpriseNumber: string) {
     const enterprise = await getEnterprise(this.pool, enterpriseNumber);
     if (!enterprise) throw new NotFound(`hsmp does not hold enterprise ${enterpriseNumber}`);
-    return { enterpriseNumber, ...enterprise };
+    const [migrations, keys, collections] = [
+      await migrationsOf(this.pool, enterpriseNumber),
+      await this.options.registry.keyStatesOf(enterpriseNumber),
+      await collectionPage(this.pool, parseInput('logQuery', { participant: enterpriseNumber, limit: String(RECENT_COLLECTIONS) })),
+    ];
+    return {
+      enterpriseNumber,
+      ...enterprise,
+      environments: ENVIRONMENTS.map((environment) => {
+        const migration = migrations.find((m) => m.environment === environment);
+        const key = keys.get(environment);
+        return {
+          environment,
+          served: this.options.environments.includes(environment),
+          migrated: migration ? { at: migration.migratedAt, by: migration.source } : null,
+          key: key ?? { state: 'none', revocations: 0 },
+        };
+      }),
+      recentCollections: collections.entries.map((e) => ({
+        at: e.collected_at,
+        environment: e.environment,
+        seatId: e.seat_id,
+        clientIp: e.client_ip,
+        outcome: e.outcome,
+        requestId: e.request_id,
+      })),
+    };
   }
 
-  async changeEnterprise(enterpriseNumber: string, action: EnterpriseAction, input: Inputs['withReason'], operator: string) {
-    const change = await audited(this.pool, { operator, action: `enterprise-${action}`, target: enterpriseNumber, reason: input.reason }, (client) =>
-      changeEnterprise(client, enterpriseNumber, action),
+  /** HSMP-012 in every environment (SPEC §4: deactivation is the enterprise's). */
+  removeEnterprise(enterpriseNumber: string, input: Inputs['withReason'], operator: string) {
+    return this.changeEnterprise(enterpriseNumber, 'remove', [...this.options.environments], input.reason, operator, (client) =>
+      removeEnterprise(client, enterpriseNumber),
     );
+  }
+
+  /** HSMP-013 in the environment named, or in every environment served. */
+  markEnterpriseMigrated(enterpriseNumber: string, input: Inputs['perEnvironment'], operator: string) {
+    const environments = this.servedOrAsked(input.environment);
+    return this.changeEnterprise(enterpriseNumber, 'mark-migrated', environments, input.reason, operator, (client) =>
+      markEnterpriseMigrated(client, enterpriseNumber, environments),
+    );
+  }
+
+  /** Hsmp's again in the environment named; without one, in every environment served, and active. */
+  restoreEnterprise(enterpriseNumber: string, input: Inputs['perEnvironment'], operator: string) {
+    const environments = this.servedOrAsked(input.environment);
+    return this.changeEnterprise(enterpriseNumber, 'restore', environments, input.reason, operator, (client) =>
+      restoreEnterprise(client, enterpriseNumber, environments, input.environment === undefined),
+    );
+  }
+
+  private async changeEnterprise(
+    enterpriseNumber: string,
+    action: string,
+    environments: Environment[],
+    reason: string | undefined,
+    operator: string,
+    apply: (client: PoolClient) => Promise<EnterpriseChange | undefined>,
+  ) {
+    const entry = { operator, action: `enterprise-${action}`, target: enterpriseNumber, reason, details: { environments } };
+    const change = await audited(this.pool, entry, apply);
     if (!change) throw new NotFound(`hsmp does not hold enterprise ${enterpriseNumber}`);
-    return { enterpriseNumber, ...change };
+    return { enterpriseNumber, environments, ...change };
+  }
+
+  /**
+   * Revokes the participant's key (SPEC §9) in the environment named, or in every environment
+   * served where it has a key handed out. Each environment is one revocation: prepared at the SML
+   * first, replaced and audited only once the SML accepted the new key.
+   */
+  async revokeKey(enterpriseNumber: string, input: Inputs['keyRevocation'], operator: string) {
+    const revocations = this.options.revocations;
+    if (!revocations) throw new AdminProblem('sml-off', 'HSMP_SML is off: the keys are prepared by another system, which has to replace them');
+    if (!(await getEnterprise(this.pool, enterpriseNumber))) throw new NotFound(`hsmp does not hold enterprise ${enterpriseNumber}`);
+    const participant = belgianParticipant(enterpriseNumber);
+    const environments = this.servedOrAsked(input.environment);
+    const revoked: RevocationSummary[] = [];
+    const nothing: Array<{ environment: Environment; why: string }> = [];
+    for (const environment of environments) {
+      try {
+        const { summary } = await revocations.revoke(participant, environment, { operator, reason: input.reason });
+        if (summary) revoked.push(summary);
+      } catch (error) {
+        if (!(error instanceof NothingToRevoke) || input.environment) throw withDone(error, revoked);
+        nothing.push({ environment, why: error.message });
+      }
+    }
+    if (revoked.length === 0) throw new NothingToRevoke(nothing.map((n) => n.why).join('; '));
+    return { enterpriseNumber, revoked, nothingToRevoke: nothing };
+  }
+
+  private servedOrAsked(asked: Environment | undefined): Environment[] {
+    if (asked && !this.options.environments.includes(asked)) throw new BadRequest(`environment: ${asked} is not served by this deployment`);
+    return asked ? [asked] : [...this.options.environments];
   }
 
   async seed(input: Inputs['seed'], operator: string) {
@@ -181,6 +293,7 @@ export class OperatorService {
       seedDatasets(
         client,
         datasets.map((d) => d.types),
+        this.options.environments,
       ),
     );
     return { datasets };
@@ -193,4 +306,11 @@ export class OperatorService {
   collectionLog(input: Inputs['logQuery']): Promise<LogPage> {
     return collectionPage(this.pool, input);
   }
+}
+
+/** A failure after other environments were already revoked says so: those stay revoked. */
+function withDone(error: unknown, revoked: RevocationSummary[]): unknown {
+  if (revoked.length === 0 || !(error instanceof Error)) return error;
+  error.message += ` (already revoked, and staying so: ${revoked.map((r) => r.environment).join(', ')})`;
+  return error;
 }

@@ -21,6 +21,7 @@ export const ROUTES = {
   removeEnterprise: { method: 'POST', path: '/admin/enterprises/{number}/remove' },
   markEnterpriseMigrated: { method: 'POST', path: '/admin/enterprises/{number}/mark-migrated' },
   restoreEnterprise: { method: 'POST', path: '/admin/enterprises/{number}/restore' },
+  revokeKey: { method: 'POST', path: '/admin/enterprises/{number}/revoke-key' },
   seed: { method: 'POST', path: '/admin/seed' },
   importKbo: { method: 'POST', path: '/admin/import/kbo' },
   auditLog: { method: 'GET', path: '/admin/audit' },

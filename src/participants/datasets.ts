@@ -12,7 +12,8 @@ import { withCheckDigits } from './participant-id';
  */
 export const DATASET_TYPES = [1, 2, 3, 4, 5] as const;
 export type DatasetType = (typeof DATASET_TYPES)[number];
-export const STATUS_OF_TYPE: Record<DatasetType, 'active' | 'migrated' | 'inactive' | null> = {
+/** What each type is seeded as; `migrated` means migrated in every environment served (SPEC §9). */
+export const SEEDED_AS: Record<DatasetType, 'active' | 'migrated' | 'inactive' | null> = {
   1: 'active',
   2: 'migrated',
   3: 'inactive',

@@ -4,6 +4,7 @@ import { HsmpError } from '../domain/errors';
 import type { CollectionContext } from '../domain/collection-context';
 import type { BelgianParticipant } from '../domain/participant';
 import type { ParticipantRegistry } from '../participants/registry';
+import type { KeyRevocations } from './key-revocations';
 import type { KeyPreparer } from './preparer';
 
 export interface BulkPrepareProgress {
@@ -21,24 +22,62 @@ export interface BulkPrepareProgress {
  * prepared first (single flight), then marked, then answered. Without a preparer (HSMP_SML=off)
  * every key counts as prepared by another system.
  */
+export interface KeyLifetime {
+  /** Replaces keys and repairs the SML after a race with a replacement; absent with HSMP_SML=off. */
+  revocations?: KeyRevocations;
+  /** HSMP_KEY_MAX_AGE_DAYS: a key first handed out longer ago is replaced at its next collection; 0: never. */
+  maxAgeDays: number;
+  now: () => Date;
+}
+
+const DAY_MS = 86_400_000;
+
 export class PreparedKeys {
   constructor(
     private readonly registry: ParticipantRegistry,
     private readonly preparer: KeyPreparer | undefined,
+    private readonly lifetime: KeyLifetime = { maxAgeDays: 0, now: () => new Date() },
   ) {}
 
   async collect(participant: BelgianParticipant, environment: Environment, context: CollectionContext): Promise<MigrationRecord> {
-    const { record, prepared } = await this.registry.collect(participant, environment, context);
-    if (prepared || !this.preparer) return record;
+    const { record, prepared, firstHandedOutAt } = await this.registry.collect(participant, environment, context);
     try {
-      await this.preparer.prepare(participant, environment, record.migrationKey);
-      await this.registry.markPrepared(record, context);
+      if (!prepared && this.preparer) return await this.prepareFirst(record, context);
+      if (firstHandedOutAt && this.tooOld(firstHandedOutAt)) return await this.rotate(record, firstHandedOutAt, context);
+      return record;
     } catch (error) {
-      // The row says SML-PENDING: it gets the outcome this request is answered.
+      // The row says SML-PENDING, or 200 for a rotation that failed: it gets the outcome this request is answered.
       this.registry.recordAnswer(context, environment, participant, error);
       throw error;
     }
-    return record;
+  }
+
+  private async prepareFirst(record: MigrationRecord, context: CollectionContext): Promise<MigrationRecord> {
+    await this.preparer?.prepare(record.participant, record.environment, record.migrationKey);
+    if (await this.registry.markPrepared(record, context)) return record;
+    // A revocation replaced the key while this SML call was out, which may have landed after the
+    // revocation's: the SML must hold the participant's key again before anything is answered.
+    const revocations = this.lifetime.revocations;
+    if (!revocations) throw new Error(`the ${record.environment} key of ${record.participant.value} changed while it was prepared`);
+    return revocations.resync(record.participant, record.environment);
+  }
+
+  private tooOld(firstHandedOutAt: Date): boolean {
+    const { maxAgeDays, now } = this.lifetime;
+    return maxAgeDays > 0 && now().getTime() - firstHandedOutAt.getTime() > maxAgeDays * DAY_MS;
+  }
+
+  /** Rotation by age (SPEC §9): the key is revoked as an operator would, and this collection hands out the new one. */
+  private async rotate(record: MigrationRecord, firstHandedOutAt: Date, context: CollectionContext): Promise<MigrationRecord> {
+    const revocations = this.lifetime.revocations;
+    if (!revocations) return record;
+    const outcome = await revocations.revoke(record.participant, record.environment, {
+      operator: 'key-rotation',
+      reason: `first handed out ${firstHandedOutAt.toISOString()}, more than HSMP_KEY_MAX_AGE_DAYS (${this.lifetime.maxAgeDays}) days ago`,
+      onlyKey: this.registry.digestOf(record.migrationKey),
+      requestId: context.requestId,
+    });
+    return outcome.record;
   }
 
   /**
@@ -67,7 +106,7 @@ export class PreparedKeys {
           nextIndex = keys.length;
           throw error;
         }
-        await this.registry.markPrepared(record, undefined);
+        if (!(await this.registry.markPrepared(record, undefined))) await this.lifetime.revocations?.resync(record.participant, environment);
         progress.prepared++;
       }
     };

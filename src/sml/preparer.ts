@@ -118,6 +118,11 @@ export class KeyPreparer {
     return running;
   }
 
+  /** PrepareToMigrate of a key the SML may have lost (another key's prepare landed after it): no shortcut. */
+  prepareAgain(participant: BelgianParticipant, environment: Environment, migrationKey: string): Promise<void> {
+    return this.call(participant, environment, migrationKey);
+  }
+
   private remember(flight: string): void {
     this.recentlyPrepared.add(flight);
     // A Set iterates in insertion order: the first entry is the oldest.

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { Environment } from '../domain/environment';
+import { markMigratedByReconciliation } from '../participants/participant-migrations';
 import type { ReconcileSummary } from './reconcile-plan';
 
 /**
@@ -33,13 +34,14 @@ export async function secondsSinceReconciled(db: Queryable, environment: Environ
   return rows[0]?.seconds;
 }
 
-/** Active enterprises whose key in `environment` was prepared before `startedAt`, in pages, by number. */
+/** Active enterprises not migrated in `environment` whose key there was prepared before `startedAt`, in pages, by number. */
 export async function* preparedBefore(db: Queryable, environment: Environment, startedAt: Date): AsyncGenerator<string[]> {
   let after = '';
   for (;;) {
     const { rows } = await db.query<{ enterprise_number: string }>(
       `SELECT k.enterprise_number FROM migration_key k JOIN enterprise e ON e.enterprise_number = k.enterprise_number
         WHERE k.environment = $1 AND k.prepared_at < $2 AND e.status = 'active' AND k.enterprise_number > $3
+          AND NOT EXISTS (SELECT 1 FROM participant_migration m WHERE m.enterprise_number = k.enterprise_number AND m.environment = $1)
         ORDER BY k.enterprise_number LIMIT $4`,
       [environment, startedAt, after, CANDIDATE_PAGE],
     );
@@ -60,19 +62,12 @@ export async function markedWithin(db: Queryable, environment: Environment, hour
 }
 
 /**
- * Marks migrated the enterprises the listing no longer shows. Checked again in the statement:
- * an operator's change or a newer key since the listing began keeps the enterprise as it is.
+ * Marks migrated in `environment`, and only there, the enterprises the listing no longer shows
+ * (the participant-migrations store checks again: an operator's change or a newer key since the
+ * listing began keeps the participant as it is).
  */
-export async function markMigrated(tx: Queryable, environment: Environment, numbers: string[], startedAt: Date): Promise<number> {
-  if (numbers.length === 0) return 0;
-  const { rowCount } = await tx.query(
-    `UPDATE enterprise e SET status = 'migrated', updated_at = now()
-       FROM migration_key k
-      WHERE e.enterprise_number = ANY($1::char(10)[]) AND e.status = 'active'
-        AND k.enterprise_number = e.enterprise_number AND k.environment = $2 AND k.prepared_at < $3`,
-    [numbers, environment, startedAt],
-  );
-  return rowCount ?? 0;
+export function markMigrated(tx: pg.ClientBase, environment: Environment, numbers: string[], startedAt: Date): Promise<number> {
+  return markMigratedByReconciliation(tx, environment, numbers, startedAt);
 }
 
 /** What one finished run leaves for the window: its counts, and the job it belonged to. */

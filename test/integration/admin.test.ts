@@ -76,16 +76,25 @@ describe('enterprise operations', () => {
     expect(await collect(number)).toBe('200');
     expect(await hsmpAdmin(service, ['remove', number, '--reason', 'ticket 1'])).toMatchObject({
       code: 0,
-      stdout: `enterprise ${number} removed (HSMP-012): was active, now inactive\n`,
+      stdout: `enterprise ${number} removed (HSMP-012): was active; now inactive\n`,
     });
     expect(await collect(number)).toBe('HSMP-012');
-    expect((await hsmpAdmin(service, ['mark-migrated', `BE${number}`])).code).toBe(0);
+    // Deactivation is the enterprise's and answers first: marked migrated too, it stays 012.
+    expect(await hsmpAdmin(service, ['mark-migrated', `BE${number}`])).toMatchObject({
+      code: 0,
+      stdout: `enterprise ${number} marked migrated (HSMP-013) in test, production: was inactive; now inactive, migrated in production, test\n`,
+    });
+    expect(await collect(number)).toBe('HSMP-012');
+    expect((await hsmpAdmin(service, ['restore', number])).code).toBe(0);
+    expect(await collect(number)).toBe('200');
+    expect((await hsmpAdmin(service, ['mark-migrated', number])).code).toBe(0);
     expect(await collect(number)).toBe('HSMP-013');
     expect((await hsmpAdmin(service, ['restore', number])).code).toBe(0);
     expect(await collect(number)).toBe('200');
     const audit = (await service.admin('GET', '/admin/audit?operator=tester&limit=3')).json();
-    expect(audit.entries.map((e: { action: string }) => e.action)).toEqual(['enterprise-restore', 'enterprise-mark-migrated', 'enterprise-remove']);
-    expect(audit.entries[2]).toMatchObject({ target: number, reason: 'ticket 1', operator: 'tester' });
+    expect(audit.entries.map((e: { action: string }) => e.action)).toEqual(['enterprise-restore', 'enterprise-mark-migrated', 'enterprise-restore']);
+    const removal = (await service.admin('GET', `/admin/audit?operator=tester&limit=20`)).json().entries.find((e: any) => e.action === 'enterprise-remove');
+    expect(removal).toMatchObject({ target: number, reason: 'ticket 1', operator: 'tester' });
   });
 
   it('an unknown enterprise → 404, nothing audited', async () => {

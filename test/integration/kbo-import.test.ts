@@ -78,22 +78,24 @@ describe('import-kbo', () => {
     }
   });
 
-  it('numbers the dump no longer lists become inactive (012); migrated and operator-removed ones stay as they are', async () => {
+  it('numbers the dump no longer lists become inactive (012) everywhere; a migration is kept, an operator removal stays', async () => {
     const [gone, migrated, removed, reappearing] = numbers.slice(0, 4);
     expect((await hsmpAdmin(service, ['mark-migrated', migrated])).code).toBe(0);
     expect((await hsmpAdmin(service, ['remove', removed])).code).toBe(0);
     const without = numbers.filter((n) => ![gone, reappearing, migrated].includes(n));
     const result = JSON.parse((await hsmpAdmin(service, ['--json', 'import-kbo', file('shorter.csv', dump(without))])).stdout);
-    expect(result).toMatchObject({ added: 0, deactivated: 2, reactivated: 0 });
+    // Deactivation is the enterprise's (SPEC §9): the migrated one is deactivated too, and 012 answers first.
+    expect(result).toMatchObject({ added: 0, deactivated: 3, reactivated: 0 });
     expect([await collect(gone), await collect(reappearing), await collect(migrated), await collect(removed)]).toEqual([
       'HSMP-012',
       'HSMP-012',
-      'HSMP-013',
+      'HSMP-012',
       'HSMP-012',
     ]);
 
     const back = JSON.parse((await hsmpAdmin(service, ['--json', 'import-kbo', file('back.csv', dump(numbers))])).stdout);
-    expect(back).toMatchObject({ added: 0, deactivated: 0, reactivated: 2 }); // gone and reappearing; removed stays removed
+    expect(back).toMatchObject({ added: 0, deactivated: 0, reactivated: 3 }); // removed stays removed
+    // Listed again, the migrated one is still migrated: the import never touches a migration.
     expect([await collect(gone), await collect(migrated), await collect(removed)]).toEqual(['200', 'HSMP-013', 'HSMP-012']);
     expect((await hsmpAdmin(service, ['restore', removed])).code).toBe(0);
     expect(await collect(removed)).toBe('200');

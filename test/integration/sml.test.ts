@@ -34,6 +34,8 @@ const keyRow = async (number: string, environment = 'test') =>
   ).rows[0];
 const statusOf = async (number: string) =>
   (await service.database.pool.query('SELECT status FROM enterprise WHERE enterprise_number = $1', [number])).rows[0]?.status;
+const migratedIn = async (environment: string) =>
+  (await service.database.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM participant_migration WHERE environment = $1', [environment])).rows[0].n;
 
 function newSmp(environment: 'test' | 'production' = 'test', sml: DevSml = service.devSml): SmlClient {
   const pki = testPki();
@@ -218,12 +220,17 @@ describe('SML trouble: 503 within the bound, no key, nothing marked, then the sa
     expect(response.body.code).toBe('HSMP-013');
     expect(response.body.participantId).toBe(`0208:${number}`);
     expect(await statusOf(number)).toBe('active');
+    // The test SML's answer says nothing about production's registry.
+    const production = await collect(number, 'production');
+    expect(production.status).toBe(200);
+    expect(productionSml.preparedKey('production', `0208:${number}`)).toBe(production.body.migrationKey);
   });
 });
 
 describe('reconciliation', () => {
-  it('a migration completed by the new SMP is noticed: 013 for it, 200 for the others', async () => {
+  it('a migration rehearsed in test is noticed in test only: test 013, production still 200 with its key', async () => {
     const [migrating, staying] = [datasetNumbers(3)[1][0], datasetNumbers(3)[1][1]];
+    const productionKey = (await collect(migrating, 'production')).body.migrationKey;
     const key = (await collect(migrating)).body.migrationKey;
     const stayingKey = (await collect(staying)).body.migrationKey;
     const smp = newSmp();
@@ -243,6 +250,11 @@ describe('reconciliation', () => {
     expect(summary.prepared).toBeGreaterThan(2);
     expect((await collect(migrating)).body.code).toBe('HSMP-013');
     expect((await collect(staying)).body.migrationKey).toBe(stayingKey);
+    const production = await collect(migrating, 'production');
+    expect(production.status).toBe(200);
+    expect(production.body.migrationKey).toBe(productionKey);
+    expect(productionSml.preparedKey('production', `0208:${migrating}`)).toBe(productionKey);
+    expect(productionSml.owner('production', `0208:${migrating}`)).toBe('HERMES-SMP');
     const audit = await service.admin('GET', '/admin/audit?limit=5');
     const audited = audit.json().entries.find((e: any) => e.action === 'sml-reconcile').details;
     // The audit row says what the run did, as the answer does: the count marked and when it finished.
@@ -259,14 +271,14 @@ describe('reconciliation', () => {
   });
 
   it('an empty listing is refused by the safety valve and changes nothing; --force through the CLI applies it', async () => {
-    const before = await service.database.pool.query("SELECT count(*)::int AS n FROM enterprise WHERE status = 'migrated'");
+    const before = await migratedIn('test');
+    const productionBefore = await migratedIn('production');
     service.devSml.fault = 'empty-listing';
     const refused = (await adminJob(service, 'POST', '/admin/sml/reconcile', { environment: 'test' })).job;
     expect(refused.state).toBe('failed');
     expect(refused.problem).toMatchObject({ code: 'reconcile-refused', status: 409 });
     expect(refused.problem.summary.marked).toBe(0);
-    const after = await service.database.pool.query("SELECT count(*)::int AS n FROM enterprise WHERE status = 'migrated'");
-    expect(after.rows[0].n).toBe(before.rows[0].n);
+    expect(await migratedIn('test')).toBe(before);
     const cli = await hsmpAdmin(service, ['sml', 'reconcile', '--environment', 'test']);
     expect(cli.code).toBe(1);
     expect(cli.stderr).toMatch(/refused: it would mark \d+ of \d+ prepared keys migrated/);
@@ -276,8 +288,9 @@ describe('reconciliation', () => {
     const [, missing, prepared, marked] = /(\d+) of (\d+) prepared keys no longer listed, (\d+) marked migrated/.exec(forced.stdout) ?? [];
     expect(Number(marked)).toBe(Number(missing));
     expect(Number(missing)).toBe(Number(prepared));
-    const migrated = await service.database.pool.query("SELECT count(*)::int AS n FROM enterprise WHERE status = 'migrated'");
-    expect(migrated.rows[0].n).toBe(before.rows[0].n + Number(marked));
+    expect(await migratedIn('test')).toBe(before + Number(marked));
+    // The reconciliation of test marks test only.
+    expect(await migratedIn('production')).toBe(productionBefore);
   });
 
   it('hsmp-admin sml reconcile prints the counts', async () => {
@@ -300,7 +313,8 @@ describe('bulk preparation', () => {
     expect(count).toBeGreaterThan(0);
     const unprepared = await service.database.pool.query(
       `SELECT count(*)::int AS n FROM enterprise e LEFT JOIN migration_key k ON k.enterprise_number = e.enterprise_number AND k.environment = 'production'
-        WHERE e.status = 'active' AND k.prepared_at IS NULL`,
+        WHERE e.status = 'active' AND k.prepared_at IS NULL
+          AND NOT EXISTS (SELECT 1 FROM participant_migration m WHERE m.enterprise_number = e.enterprise_number AND m.environment = 'production')`,
     );
     expect(unprepared.rows[0].n).toBe(0);
     const again = await hsmpAdmin(service, ['sml', 'prepare', '--environment', 'production']);
