@@ -226,12 +226,13 @@ export class ParticipantRegistry {
   /**
    * Takes the participant's revocation lease (one revocation at a time across instances, without
    * holding a connection through the SML call). Returns the lease's token, 'held' while another
-   * holds it, or 'no-key'.
+   * holds it, or 'no-key'. The lease's end is its token, compared again on release: kept to the
+   * millisecond, the precision a JavaScript Date carries back (PostgreSQL's microseconds never match).
    */
   async takeRevocationLease(participant: BelgianParticipant, environment: Environment, leaseMs: number): Promise<Date | 'held' | 'no-key'> {
     const { rows } = await this.pool.query<{ lease: Date | null; taken: boolean }>(
       `WITH taken AS (
-         UPDATE migration_key SET revocation_lease_until = now() + make_interval(secs => $3::float8 / 1000)
+         UPDATE migration_key SET revocation_lease_until = date_trunc('milliseconds', now() + make_interval(secs => $3::float8 / 1000))
           WHERE enterprise_number = $1 AND environment = $2 AND (revocation_lease_until IS NULL OR revocation_lease_until < now())
          RETURNING revocation_lease_until)
        SELECT (SELECT revocation_lease_until FROM taken) AS lease,
