@@ -30,6 +30,8 @@ export interface SmlEndpoint {
 }
 
 /** The SML answered with a SOAP fault. */
+const UNDICI_TIMEOUTS = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+
 export class SmlFault extends AdminProblem {
   constructor(
     readonly operation: SmlOperation,
@@ -187,7 +189,10 @@ export class SmlClient {
       return { status: response.statusCode, body: Buffer.concat(chunks).toString('utf8') };
     } catch (error) {
       if (error instanceof SmlUnavailable) throw error;
-      if (signal.aborted) throw new SmlUnavailable(operation, 'timeout', `no answer within ${this.options.timeoutMs} ms`, { cause: error });
+      // undici's own connect, headers and body timeouts are set to the same bound and may fire
+      // just before our deadline: they are the same timeout, not a network failure.
+      if (signal.aborted || UNDICI_TIMEOUTS.has((error as { code?: string }).code ?? ''))
+        throw new SmlUnavailable(operation, 'timeout', `no answer within ${this.options.timeoutMs} ms`, { cause: error });
       throw new SmlUnavailable(operation, 'network', (error as Error).message, { cause: error });
     }
   }
