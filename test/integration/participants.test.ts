@@ -15,7 +15,8 @@ const route = (id: string, query = '') => `/hermes-rw/migrationKey/${encodeURICo
 const xmlValue = (body: string, element: string) => new RegExp(`<${element}[^>]*>([^<]*)</${element}>`).exec(body)?.[1];
 
 beforeAll(async () => {
-  service = await startTestService({ logLines });
+  // The burst below opens over a hundred connections from one address: above the per-address cap.
+  service = await startTestService({ logLines, env: { HSMP_MAX_CONNECTIONS_PER_IP: '1000' } });
   data = await seed(service, 2);
 });
 afterAll(async () => {

@@ -59,6 +59,7 @@ describe('configuration', () => {
   it('SML: on by default, its behaviour in the sml slice, bad values refused', () => {
     expect(loadConfig({}).sml).toEqual({
       enabled: true,
+      keyMaxAgeDays: 0,
       timeoutMs: 10_000,
       maxInFlight: 64,
       reconcileIntervalSeconds: 3600,
