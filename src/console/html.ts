@@ -27,3 +27,35 @@ function render(value: Interpolation): string {
   if (Array.isArray(value)) return (value as readonly Interpolation[]).map(render).join('');
   return escapeHtml(String(value));
 }
+
+/**
+ * A data table: a caption, one header per column, one row of cells per item, and a single
+ * full-width row saying `empty` when there is none (screen readers announce the caption and the
+ * column headers with each cell).
+ */
+export function dataTable(caption: Interpolation, columns: readonly string[], rows: readonly (readonly Interpolation[])[], empty: string): Html {
+  return html`<table>
+    <caption>
+      ${caption}
+    </caption>
+    <thead>
+      <tr>
+        ${columns.map((column) => html`<th scope="col">${column}</th>`)}
+      </tr>
+    </thead>
+    <tbody>
+      ${
+        rows.length === 0
+          ? html`<tr>
+              <td colspan="${columns.length}">${empty}</td>
+            </tr>`
+          : rows.map(
+              (cells) =>
+                html`<tr>
+                  ${cells.map((cell) => html`<td>${cell}</td>`)}
+                </tr>`,
+            )
+      }
+    </tbody>
+  </table>`;
+}

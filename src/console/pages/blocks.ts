@@ -1,5 +1,5 @@
 import type { OperatorService } from '../../operations';
-import { html } from '../html';
+import { dataTable, html } from '../html';
 import { csrfField, environmentSelect, link, reasonField, signedInPage, when, type PageContext } from '../layout';
 
 /** Blocks and allowances (SPEC §4.1): list, reactivate, grant, revoke; each change asks why. */
@@ -16,141 +16,52 @@ export async function blocksPage(ctx: PageContext, operations: OperatorService):
   };
   const content = html` <section aria-labelledby="blocks-h">
       <h2 id="blocks-h">Blocks in force</h2>
-      <table>
-        <caption>
-          Global lock
-        </caption>
-        <thead>
-          <tr>
-            <th scope="col">Since</th>
-            <th scope="col">Why</th>
-            <th scope="col">Action</th>
-          </tr>
-        </thead>
-        <tbody>
-          ${
-            blocks.global
-              ? html`<tr>
-                  <td>${when(blocks.global.blockedAt)}</td>
-                  <td>${blocks.global.reason}</td>
-                  <td>${reactivate({ kind: 'global' }, 'the global limit')}</td>
-                </tr>`
-              : html`<tr>
-                  <td colspan="3">Not locked.</td>
-                </tr>`
-          }
-        </tbody>
-      </table>
-      <table>
-        <caption>
-          Blacklisted users
-        </caption>
-        <thead>
-          <tr>
-            <th scope="col">Seat</th>
-            <th scope="col">Environment</th>
-            <th scope="col">Since</th>
-            <th scope="col">Why</th>
-            <th scope="col">Action</th>
-          </tr>
-        </thead>
-        <tbody>
-          ${
-            blocks.users.length === 0
-              ? html`<tr>
-                  <td colspan="5">None.</td>
-                </tr>`
-              : blocks.users.map(
-                  (b) =>
-                    html`<tr>
-                      <td>${b.seatId}</td>
-                      <td>${b.environment}</td>
-                      <td>${when(b.blockedAt)}</td>
-                      <td>${b.reason}</td>
-                      <td>${reactivate({ kind: 'user', seatId: b.seatId, environment: b.environment }, `${b.seatId} (${b.environment})`)}</td>
-                    </tr>`,
-                )
-          }
-        </tbody>
-      </table>
-      <table>
-        <caption>
-          Blocked client addresses
-        </caption>
-        <thead>
-          <tr>
-            <th scope="col">Address</th>
-            <th scope="col">Since</th>
-            <th scope="col">Why</th>
-            <th scope="col">Action</th>
-          </tr>
-        </thead>
-        <tbody>
-          ${
-            blocks.ips.length === 0
-              ? html`<tr>
-                  <td colspan="4">None.</td>
-                </tr>`
-              : blocks.ips.map(
-                  (b) =>
-                    html`<tr>
-                      <td>${b.address}</td>
-                      <td>${when(b.blockedAt)}</td>
-                      <td>${b.reason}</td>
-                      <td>${reactivate({ kind: 'ip', address: b.address }, b.address)}</td>
-                    </tr>`,
-                )
-          }
-        </tbody>
-      </table>
+      ${dataTable(
+        'Global lock',
+        ['Since', 'Why', 'Action'],
+        blocks.global ? [[when(blocks.global.blockedAt), blocks.global.reason, reactivate({ kind: 'global' }, 'the global limit')]] : [],
+        'Not locked.',
+      )}
+      ${dataTable(
+        'Blacklisted users',
+        ['Seat', 'Environment', 'Since', 'Why', 'Action'],
+        blocks.users.map((b) => [
+          b.seatId,
+          b.environment,
+          when(b.blockedAt),
+          b.reason,
+          reactivate({ kind: 'user', seatId: b.seatId, environment: b.environment }, `${b.seatId} (${b.environment})`),
+        ]),
+        'None.',
+      )}
+      ${dataTable(
+        'Blocked client addresses',
+        ['Address', 'Since', 'Why', 'Action'],
+        blocks.ips.map((b) => [b.address, when(b.blockedAt), b.reason, reactivate({ kind: 'ip', address: b.address }, b.address)]),
+        'None.',
+      )}
     </section>
     <section aria-labelledby="allowances-h">
       <h2 id="allowances-h">Allowances in force or planned</h2>
-      <table>
-        <caption>
-          Allowances raise a user's daily limit for planned bulk migrations
-        </caption>
-        <thead>
-          <tr>
-            <th scope="col">Id</th>
-            <th scope="col">Seat</th>
-            <th scope="col">Environment</th>
-            <th scope="col">Daily limit</th>
-            <th scope="col">From</th>
-            <th scope="col">To</th>
-            <th scope="col">Granted by</th>
-            <th scope="col">Why</th>
-            <th scope="col">Action</th>
-          </tr>
-        </thead>
-        <tbody>
-          ${
-            allowances.length === 0
-              ? html`<tr>
-                  <td colspan="9">None.</td>
-                </tr>`
-              : allowances.map(
-                  (a) =>
-                    html`<tr>
-                      <td>${a.id}</td>
-                      <td>${a.seatId}</td>
-                      <td>${a.environment}</td>
-                      <td>${a.dailyLimit}</td>
-                      <td>${when(a.validFrom)}</td>
-                      <td>${when(a.validTo)}</td>
-                      <td>${a.grantedBy}</td>
-                      <td>${a.reason}</td>
-                      <td>
-                        <form method="post" action="${link(`/allowances/${a.id}/revoke`)}" class="inline" aria-label="Revoke allowance ${a.id}">
-                          ${csrfField(ctx)}${reasonField(`revoke-reason-${a.id}`)}
-                          <button type="submit">Revoke allowance ${a.id}</button>
-                        </form>
-                      </td>
-                    </tr>`,
-                )
-          }
-        </tbody>
-      </table>
+      ${dataTable(
+        "Allowances raise a user's daily limit for planned bulk migrations",
+        ['Id', 'Seat', 'Environment', 'Daily limit', 'From', 'To', 'Granted by', 'Why', 'Action'],
+        allowances.map((a) => [
+          a.id,
+          a.seatId,
+          a.environment,
+          a.dailyLimit,
+          when(a.validFrom),
+          when(a.validTo),
+          a.grantedBy,
+          a.reason,
+          html`<form method="post" action="${link(`/allowances/${a.id}/revoke`)}" class="inline" aria-label="Revoke allowance ${a.id}">
+            ${csrfField(ctx)}${reasonField(`revoke-reason-${a.id}`)}
+            <button type="submit">Revoke allowance ${a.id}</button>
+          </form>`,
+        ]),
+        'None.',
+      )}
       <h3 id="grant-h">Grant an allowance</h3>
       <form method="post" action="${link('/allowances')}" aria-labelledby="grant-h" class="stacked">
         ${csrfField(ctx)}

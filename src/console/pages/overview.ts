@@ -1,7 +1,7 @@
 import { ServiceError } from '../../domain/errors';
 import { parseInput, type OperatorService } from '../../operations';
 import { collectionsChart } from '../chart';
-import { html, type Html } from '../html';
+import { dataTable, html, type Html } from '../html';
 import { link, signedInPage, when, type PageContext } from '../layout';
 
 /** Users and addresses shown on the Overview, busiest first. */
@@ -51,67 +51,22 @@ function meter(count: number, limit: number, label: string): Html {
 function usageTables(usage: Usage, operations: OperatorService): Html {
   const limits = operations.limits();
   return html` <p>Global: <strong>${usage.global.count}</strong> of ${usage.global.limit} ${meter(usage.global.count, usage.global.limit, 'global usage')}</p>
-    <table>
-      <caption>
-        Access points (users) by collections today${usage.totals.users > BUSIEST ? html`, the ${BUSIEST} busiest of ${usage.totals.users}` : ''}
-      </caption>
-      <thead>
-        <tr>
-          <th scope="col">Seat</th>
-          <th scope="col">Environment</th>
-          <th scope="col">Collections</th>
-          <th scope="col">Limit</th>
-          <th scope="col">Share</th>
-        </tr>
-      </thead>
-      <tbody>
-        ${
-          usage.users.length === 0
-            ? html`<tr>
-                <td colspan="5">No collection today.</td>
-              </tr>`
-            : usage.users.map((u) => {
-                const limit = operations.userLimit(u.seatId, u.environment);
-                return html`<tr>
-                  <td>${u.seatId}</td>
-                  <td>${u.environment}</td>
-                  <td>${u.count}</td>
-                  <td>${limit}</td>
-                  <td>${meter(u.count, limit, `usage of ${u.seatId} in ${u.environment}`)}</td>
-                </tr>`;
-              })
-        }
-      </tbody>
-    </table>
-    <table>
-      <caption>
-        Client addresses by collections today (limit ${limits.ipDaily}
-        each)${usage.totals.ips > BUSIEST ? html`, the ${BUSIEST} busiest of ${usage.totals.ips}` : ''}
-      </caption>
-      <thead>
-        <tr>
-          <th scope="col">Address</th>
-          <th scope="col">Collections</th>
-          <th scope="col">Share</th>
-        </tr>
-      </thead>
-      <tbody>
-        ${
-          usage.ips.length === 0
-            ? html`<tr>
-                <td colspan="3">No collection today.</td>
-              </tr>`
-            : usage.ips.map(
-                (ip) =>
-                  html`<tr>
-                    <td>${ip.address}</td>
-                    <td>${ip.count}</td>
-                    <td>${meter(ip.count, ip.limit, `usage of ${ip.address}`)}</td>
-                  </tr>`,
-              )
-        }
-      </tbody>
-    </table>`;
+    ${dataTable(
+      html`Access points (users) by collections today${usage.totals.users > BUSIEST ? html`, the ${BUSIEST} busiest of ${usage.totals.users}` : ''}`,
+      ['Seat', 'Environment', 'Collections', 'Limit', 'Share'],
+      usage.users.map((u) => {
+        const limit = operations.userLimit(u.seatId, u.environment);
+        return [u.seatId, u.environment, u.count, limit, meter(u.count, limit, `usage of ${u.seatId} in ${u.environment}`)];
+      }),
+      'No collection today.',
+    )}
+    ${dataTable(
+      html`Client addresses by collections today (limit ${limits.ipDaily}
+      each)${usage.totals.ips > BUSIEST ? html`, the ${BUSIEST} busiest of ${usage.totals.ips}` : ''}`,
+      ['Address', 'Collections', 'Share'],
+      usage.ips.map((ip) => [ip.address, ip.count, meter(ip.count, ip.limit, `usage of ${ip.address}`)]),
+      'No collection today.',
+    )}`;
 }
 
 function blockSummary(blocks: Blocks): Html {
@@ -127,36 +82,19 @@ function blockSummary(blocks: Blocks): Html {
 
 function smlTable(sml: SmlStatus): Html {
   if (!sml) return html`<p>This deployment does not talk to the SML (HSMP_SML=off).</p>`;
-  return html`<table>
-    <caption>
-      SML health as this instance last saw it, and the last reconciliation
-    </caption>
-    <thead>
-      <tr>
-        <th scope="col">Environment</th>
-        <th scope="col">Health</th>
-        <th scope="col">Last problem</th>
-        <th scope="col">Last reconciliation</th>
-      </tr>
-    </thead>
-    <tbody>
-      ${sml.map(
-        (s) =>
-          html`<tr>
-            <td>${s.environment}</td>
-            <td>${healthOf(s.health)}</td>
-            <td>${s.health.lastProblem ? html`${when(s.health.lastProblem.at)}: ${s.health.lastProblem.trouble}` : '–'}</td>
-            <td>
-              ${
-                s.lastReconciliation
-                  ? html`${when(s.lastReconciliation.finishedAt)}: ${s.lastReconciliation.missing} missing, ${s.lastReconciliation.marked} marked migrated`
-                  : 'never'
-              }
-            </td>
-          </tr>`,
-      )}
-    </tbody>
-  </table>`;
+  return dataTable(
+    'SML health as this instance last saw it, and the last reconciliation',
+    ['Environment', 'Health', 'Last problem', 'Last reconciliation'],
+    sml.map((s) => [
+      s.environment,
+      healthOf(s.health),
+      s.health.lastProblem ? html`${when(s.health.lastProblem.at)}: ${s.health.lastProblem.trouble}` : '–',
+      s.lastReconciliation
+        ? html`${when(s.lastReconciliation.finishedAt)}: ${s.lastReconciliation.missing} missing, ${s.lastReconciliation.marked} marked migrated`
+        : 'never',
+    ]),
+    'No environment served.',
+  );
 }
 
 function healthOf(state: NonNullable<SmlStatus>[number]['health']): Html {
