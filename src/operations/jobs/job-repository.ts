@@ -42,22 +42,8 @@ export interface JobClaim {
   aliveHere: string[];
 }
 
-interface JobRow {
-  id: string;
-  kind: JobKind;
-  state: JobState;
-  operator: string;
-  reason: string | null;
-  input: unknown;
-  progress: unknown;
-  result: unknown;
-  problem: JobProblem | null;
-  instance: string;
-  revision: number;
-  started_at: Date;
-  heartbeat_at: Date;
-  finished_at: Date | null;
-}
+/** The row behind a JobView: the same members, with the times as the driver returns them. */
+type JobRow = Omit<JobView, 'startedAt' | 'heartbeatAt' | 'finishedAt'> & { started_at: Date; heartbeat_at: Date; finished_at: Date | null };
 
 const COLUMNS = 'id, kind, state, operator, reason, input, progress, result, problem, instance, revision, started_at, heartbeat_at, finished_at';
 /** As stored, except that a running job whose lease ran out is shown as what it is: abandoned. */
