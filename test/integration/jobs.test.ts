@@ -84,9 +84,13 @@ describe('jobs', () => {
     expect(during.revision).toBeGreaterThan(job.revision);
     expect(during.progress).toMatchObject({ environment: 'test', phase: 'listing' });
     expect(during.progress.pages).toBeGreaterThan(0);
-    const stored = await service.database.pool.query('SELECT state, progress FROM job WHERE id = $1', [job.id]);
-    expect(stored.rows[0].state).toBe('running');
-    expect(stored.rows[0].progress.pages).toBeGreaterThan(0);
+    // Progress reaches the row at most once a second: the shown progress may be a write ahead of it.
+    const storedRow = async () => (await service.database.pool.query('SELECT state, progress FROM job WHERE id = $1', [job.id])).rows[0];
+    let stored = await storedRow();
+    for (const deadline = Date.now() + 5_000; !(stored.progress?.pages > 0) && Date.now() < deadline; stored = await storedRow())
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(stored.state).toBe('running');
+    expect(stored.progress.pages).toBeGreaterThan(0);
 
     const running = await service.admin('POST', '/admin/sml/reconcile', { environment: 'test' });
     expect(running.status).toBe(409);
