@@ -2,9 +2,10 @@ import type { Request, RequestHandler, Response, Router } from 'express';
 import { brusselsMidnight, nextBrusselsMidnight } from '../domain/brussels-day';
 import { ServiceError } from '../domain/errors';
 import type { Logger } from '../log';
-import { BadRequest, parseInput, type OperatorService } from '../operations';
+import { BadRequest, parseEnterpriseNumber, parseInput, type OperatorService } from '../operations';
 import type { JobOperations } from '../operations/jobs';
 import { link } from './layout';
+import { enterpriseLink } from './pages/enterprise';
 import { formFields, requireReason, sessionOf } from './request';
 import type { ConsoleSessions } from './sessions';
 
@@ -71,6 +72,35 @@ export function consoleActions(deps: { operations: OperatorService; jobs: JobOpe
     },
   );
 
+  // The enterprise changes: the number as the page put it in the path, the same inputs as the API.
+  const enterpriseNumberOf = (req: Request) => parseEnterpriseNumber(String(req.params.number));
+  const enterpriseBack = (req: Request) => enterpriseLink(enterpriseNumberOf(req));
+  const environments = (list: readonly string[]) => (list.length === 1 ? list[0] : list.join(' and '));
+  const removeEnterprise = action(enterpriseBack, async (req, operator) => {
+    const input = parseInput('withReason', { reason: requireReason(formFields(req)) });
+    const done = await operations.removeEnterprise(enterpriseNumberOf(req), input, operator);
+    return `Removed ${done.enterpriseNumber}: HSMP-012 in ${environments(done.environments)}.`;
+  });
+  const markMigrated = action(enterpriseBack, async (req, operator) => {
+    const fields = formFields(req);
+    const input = parseInput('perEnvironment', { environment: fields.environment, reason: requireReason(fields) });
+    const done = await operations.markEnterpriseMigrated(enterpriseNumberOf(req), input, operator);
+    return `Marked ${done.enterpriseNumber} migrated in ${environments(done.environments)}.`;
+  });
+  const restore = action(enterpriseBack, async (req, operator) => {
+    const fields = formFields(req);
+    const input = parseInput('perEnvironment', { environment: fields.environment, reason: requireReason(fields) });
+    const done = await operations.restoreEnterprise(enterpriseNumberOf(req), input, operator);
+    return `Restored ${done.enterpriseNumber} in ${environments(done.environments)}.`;
+  });
+  const revokeKey = action(enterpriseBack, async (req, operator) => {
+    const fields = formFields(req);
+    const input = parseInput('keyRevocation', { environment: fields.environment, reason: requireReason(fields) });
+    const done = await operations.revokeKey(enterpriseNumberOf(req), input, operator);
+    const skipped = done.nothingToRevoke.map((n) => ` Nothing to revoke in ${n.environment}.`).join('');
+    return `Revoked the key of ${done.enterpriseNumber} in ${environments(done.revoked.map((r) => r.environment))}; a fresh key is prepared.${skipped}`;
+  });
+
   const importDump = action(
     () => link('/data'),
     async (req, operator) => {
@@ -89,6 +119,10 @@ export function consoleActions(deps: { operations: OperatorService; jobs: JobOpe
       router.post('/blocks/reactivate', reactivate);
       router.post('/allowances', grant);
       router.post('/allowances/:id/revoke', revokeAllowance);
+      router.post('/enterprise/:number/remove', removeEnterprise);
+      router.post('/enterprise/:number/mark-migrated', markMigrated);
+      router.post('/enterprise/:number/restore', restore);
+      router.post('/enterprise/:number/revoke-key', revokeKey);
     },
   };
 }

@@ -9,6 +9,7 @@ import type { JobOperations } from '../operations/jobs';
 import { CONSOLE_CSS, CONSOLE_ICON, loadConsoleScript } from './assets';
 import { CONSOLE_PREFIX, errorPage, signInPage } from './layout';
 import { blocksPage } from './pages/blocks';
+import { enterprisePage } from './pages/enterprise';
 import { overviewPage } from './pages/overview';
 import { fromOwnOrigin, securityHeaders } from './security';
 import { ConsoleSessions, csrfTokenMatches, DEFAULT_SESSION_LIFETIME, type SessionLifetime } from './sessions';
@@ -118,6 +119,11 @@ export function createConsole(options: ConsoleOptions): express.Express {
   });
   router.get('/blocks', async (req, res) => {
     res.type('html').send(await blocksPage(pageContext(req, res), options.operations));
+  });
+  router.get('/enterprise', async (req, res) => {
+    const asked = typeof req.query.number === 'string' ? req.query.number : undefined;
+    const { status, page } = await enterprisePage(pageContext(req, res), options.operations, asked);
+    res.status(status).type('html').send(page);
   });
   router.post('/sign-out', async (_req, res) => {
     await sessions.signOut(sessionOf(res));

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
@@ -66,7 +67,8 @@ async function submitWithReason(page: Page, form: string, reason: string): Promi
 
 const codeOf = (body: string) => /<Code>([^<]+)<\/Code>/.exec(body)?.[1] ?? (body.includes('<MigrationRecord>') ? '200' : body);
 async function collect(number: string, certificate: 'ap-production' | 'ap-test' = 'ap-production'): Promise<string> {
-  const response = await request(`${service.publicUrl}/hermes-rw/migrationKey/${number}`, { dispatcher: clientAgent(certificate) });
+  const environment = certificate === 'ap-test' ? '?environment=test' : '';
+  const response = await request(`${service.publicUrl}/hermes-rw/migrationKey/${number}${environment}`, { dispatcher: clientAgent(certificate) });
   return codeOf(await response.body.text());
 }
 
@@ -237,9 +239,83 @@ describeInBrowser('operator console', () => {
     expect(audit.entries.find((e: any) => e.action === 'revoke-allowance')).toMatchObject({ operator: TEST_OPERATOR, reason: 'customer X postponed' });
   });
 
+  it('looks an enterprise up in two spellings, marks it migrated in test only, restores it', async () => {
+    const number = data[1][2];
+    const dotted = `${number.slice(0, 4)}.${number.slice(4, 7)}.${number.slice(7)}`;
+    const page = await signedIn();
+    await page.getByRole('navigation').getByRole('link', { name: 'Enterprise' }).click();
+    await page.waitForURL(consoleUrl('/enterprise'));
+    const lookUp = async (spelling: string) => {
+      await page.getByLabel('Enterprise number').fill(spelling);
+      await page.getByLabel('Enterprise number').press('Enter');
+      await page.waitForURL((url) => url.searchParams.get('number') === spelling);
+      await expect(page.getByRole('heading', { level: 1 }).textContent()).resolves.toBe(`Enterprise ${dotted}`);
+    };
+    await lookUp(dotted);
+    await lookUp(`BE${number}`);
+    const environmentRow = (environment: string) => page.getByRole('row', { name: new RegExp(`^${environment} `) }).textContent();
+    await expect(environmentRow('test')).resolves.toContain('not migrated');
+
+    const mark = page.getByRole('form', { name: 'Mark migrated' });
+    await mark.getByLabel('Environment').selectOption('test');
+    await mark.getByLabel('Reason (for the audit log)').fill('ticket 5001: moved to another SMP in test');
+    await mark.getByRole('button').click();
+    await page.waitForLoadState();
+    await expect(page.locator('.flash').textContent()).resolves.toBe(`Marked ${number} migrated in test.`);
+    await expect(environmentRow('test')).resolves.toMatch(/test\s*migrated/);
+    await expect(environmentRow('production')).resolves.toContain('not migrated');
+    const view = (await service.admin('GET', `/admin/enterprises/${number}`)).json();
+    expect(view.environments.find((e: any) => e.environment === 'test').migrated).toMatchObject({ by: expect.any(String) });
+    expect(view.environments.find((e: any) => e.environment === 'production').migrated).toBeNull();
+    expect(await collect(number, 'ap-test')).toBe('HSMP-013');
+
+    const restore = page.getByRole('form', { name: 'Restore' });
+    await restore.getByLabel('Environment').selectOption('test');
+    await restore.getByLabel('Reason (for the audit log)').fill('ticket 5001: marked by mistake');
+    await restore.getByRole('button').click();
+    await page.waitForLoadState();
+    await expect(page.locator('.flash').textContent()).resolves.toBe(`Restored ${number} in test.`);
+    await expect(environmentRow('test')).resolves.toContain('not migrated');
+    const audit = (await service.admin('GET', `/admin/audit?operator=${TEST_OPERATOR}`)).json();
+    expect(audit.entries.find((e: any) => e.action === 'enterprise-mark-migrated')).toMatchObject({
+      target: number,
+      reason: 'ticket 5001: moved to another SMP in test',
+      details: { environments: ['test'] },
+    });
+    expect(audit.entries.find((e: any) => e.action === 'enterprise-restore')).toMatchObject({ target: number, reason: 'ticket 5001: marked by mistake' });
+
+    // A number that is no enterprise's, and one that is no number: the answer beside the form.
+    await page.getByLabel('Enterprise number').fill('0999.999.999');
+    await page.getByLabel('Enterprise number').press('Enter');
+    await page.waitForLoadState();
+    await expect(page.getByRole('alert').textContent()).resolves.toMatch(/not a valid enterprise number|does not hold/);
+  });
+
+  it('revokes a key from the Enterprise page: the key state shows the revocation', async () => {
+    const number = data[1][3];
+    expect(await collect(number, 'ap-test')).toBe('200');
+    const page = await signedIn();
+    await page.goto(consoleUrl(`/enterprise?number=${number}`));
+    const testRow = page.getByRole('row', { name: /^test / });
+    await expect(testRow.locator('td').nth(6).textContent()).resolves.toBe('0');
+    const revoke = page.getByRole('form', { name: 'Revoke the key' });
+    await revoke.getByLabel('Environment').selectOption('test');
+    await revoke.getByLabel('Reason (for the audit log)').fill('key leaked in a support ticket');
+    await revoke.getByRole('button').click();
+    await page.waitForLoadState();
+    await expect(page.locator('.flash').textContent()).resolves.toBe(`Revoked the key of ${number} in test; a fresh key is prepared.`);
+    await expect(testRow.locator('td').nth(2).textContent()).resolves.toBe('prepared');
+    await expect(testRow.locator('td').nth(6).textContent()).resolves.toBe('1');
+    await expect(testRow.locator('td').nth(7).textContent()).resolves.not.toBe('–');
+    const audit = (await service.admin('GET', `/admin/audit?operator=${TEST_OPERATOR}`)).json();
+    expect(audit.entries.find((e: any) => e.action === 'key-revoke' && e.target === `${number}/test`)).toMatchObject({
+      reason: 'key leaked in a support ticket',
+    });
+  });
+
   it('every page: no serious accessibility violation (axe-core), nothing from elsewhere, no CSP breach', async () => {
     const page = await signedIn();
-    for (const path of ['/', '/blocks']) {
+    for (const path of ['/', '/blocks', '/enterprise', `/enterprise?number=${data[1][3]}`]) {
       await page.goto(consoleUrl(path));
       const response = await request(consoleUrl(path), { headers: { cookie: (await page.context().cookies()).map((c) => `${c.name}=${c.value}`).join('; ') } });
       expect(response.headers['content-security-policy']).toContain("frame-ancestors 'none'");
@@ -252,6 +328,59 @@ describeInBrowser('operator console', () => {
     await signIn.goto(consoleUrl('/sign-in'));
     expect((await axeViolations(signIn)).filter((v) => v.impact === 'serious' || v.impact === 'critical')).toEqual([]);
     expect(problems).toEqual([]);
+  });
+
+  it('every change the console offers refuses no cookie, another origin, a forged token and an expired session, changing nothing', async () => {
+    const number = data[1][4];
+    // Every POST the console has (the dump upload carries its token in a header: no forms).
+    const changes = [
+      '/blocks/reactivate',
+      '/allowances',
+      '/allowances/1/revoke',
+      `/enterprise/${number}/remove`,
+      `/enterprise/${number}/mark-migrated`,
+      `/enterprise/${number}/restore`,
+      `/enterprise/${number}/revoke-key`,
+    ];
+    const pattern = (path: string) => new RegExp(`^${path.replace(number, '\\d{10}').replace(/\/1\//, '/\\d+/')}$`);
+    // Every form the browser was served posts to one of them (or signs out/in).
+    const actions = new Set(served.flatMap(({ body }) => [...body.matchAll(/<form method="post" action="\/console([^"?]+)/g)].map((m) => m[1])));
+    for (const action of actions) {
+      if (action === '/sign-out' || action === '/sign-in') continue;
+      expect({ action, offered: changes.some((c) => pattern(c).test(action)) }).toEqual({ action, offered: true });
+    }
+    const page = await signedIn();
+    const [cookie] = await page.context().cookies();
+    const csrf = await page.locator('input[name=_csrf]').first().inputValue();
+    const auditBefore = (await service.admin('GET', '/admin/audit?limit=1000')).json().entries.length;
+    const post = async (path: string, headers: Record<string, string>, body: string) => {
+      const response = await request(consoleUrl(path), {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', origin: service.adminUrl, ...headers },
+        body,
+      });
+      await response.body.dump();
+      return response.statusCode;
+    };
+    const form = `_csrf=${csrf}&kind=global&environment=test&seatId=X&limit=5&from=2026-12-01&to=2026-12-02&reason=test`;
+    const withCookie = { cookie: `hsmp_console=${cookie.value}` };
+    for (const path of changes) {
+      expect({ path, noCookie: await post(path, {}, form) }).toEqual({ path, noCookie: 401 });
+      expect({ path, crossOrigin: await post(path, { ...withCookie, origin: 'http://evil.example' }, form) }).toEqual({ path, crossOrigin: 403 });
+      expect({ path, forged: await post(path, withCookie, form.replace(csrf, 'guessed')) }).toEqual({ path, forged: 403 });
+    }
+    await service.database.pool.query("UPDATE console_session SET expires_at = now() - interval '1 second' WHERE id_sha256 = $1", [
+      createHash('sha256').update(cookie.value).digest(),
+    ]);
+    for (const path of changes) expect({ path, expired: await post(path, withCookie, form) }).toEqual({ path, expired: 401 });
+    const upload = await request(consoleUrl('/data/import?reason=test'), {
+      method: 'POST',
+      headers: { 'content-type': 'application/octet-stream', origin: service.adminUrl, 'x-csrf-token': csrf },
+      body: 'EnterpriseNumber\n',
+    });
+    expect(upload.statusCode).toBe(401);
+    await upload.body.dump();
+    expect((await service.admin('GET', '/admin/audit?limit=1000')).json().entries.length).toBe(auditBefore);
   });
 
   it('never served a migration key: every key in the database is searched for in every body the browser got', async () => {
