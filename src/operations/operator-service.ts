@@ -86,6 +86,7 @@ export class OperatorService {
       if (done.length === 0) throw new NotFound(`no block in force for ${target.replaceAll(',', ', ')}`);
       return done;
     });
+    await this.options.policy.changed();
     const today = brusselsDay(this.options.now());
     for (const [kind, subject] of lifted) await this.options.counters.reset(today, kind, subject);
     return { reactivated: lifted.map(([, subject]) => subject) };
@@ -118,6 +119,7 @@ export class OperatorService {
         return out;
       },
     );
+    await this.options.policy.changed();
     return { allowances: granted };
   }
 
@@ -126,6 +128,7 @@ export class OperatorService {
       this.options.policy.revoke(client, id, operator),
     );
     if (!revoked) throw new NotFound(`no allowance ${id} in force`);
+    await this.options.policy.changed();
     return { revoked: id };
   }
 

@@ -6,8 +6,10 @@ import type { CounterKind } from './counters';
 /**
  * Blocks and scheduled allowances: PostgreSQL is the source of truth (a restart or a Redis
  * flush lifts nothing); each instance keeps a copy that it reloads every `refreshMs`, so the
- * hot path asks no database for them. A block this instance writes, or a change an operator
- * makes through it, is in its copy at once; other instances see it within `refreshMs`.
+ * hot path asks no database for them. A block this instance writes is in its copy at once; a
+ * change an operator makes through it is, once committed, by the `refresh` its caller runs
+ * after COMMIT (a change rolled back is never in force, not even for a moment); other
+ * instances see either within `refreshMs`.
  */
 export interface Block {
   id: number;
@@ -32,6 +34,16 @@ export class QuotaPolicy {
   private blocks = new Map<string, Block>();
   private allowances: Allowance[] = [];
   private timer?: NodeJS.Timeout;
+  /**
+   * Every read of the tables takes the next number, and a read that ends after a newer read is
+   * in the copy is dropped. Without it a periodic read that began before an operator's lift
+   * committed, and ended after the lift's own refresh, put the lifted block back for up to
+   * `refreshMs` (seen as a flaky test: `reactivate ip`, then 813 again).
+   */
+  private issued = 0;
+  private applied = 0;
+  /** Blocks this instance wrote, with the number current then: a read that began before may lack them. */
+  private written: Array<{ after: number; block: Block }> = [];
 
   constructor(
     private readonly pool: pg.Pool,
@@ -40,9 +52,9 @@ export class QuotaPolicy {
   ) {}
 
   async start(): Promise<void> {
-    await this.reload();
+    await this.refresh();
     this.timer = setInterval(() => {
-      this.reload().catch((error: unknown) => {
+      this.refresh().catch((error: unknown) => {
         this.logger.warn({ err: error }, 'could not reload blocks and allowances; keeping the last known');
       });
     }, this.refreshMs);
@@ -77,13 +89,12 @@ export class QuotaPolicy {
     if (rows[0]) this.remember(toBlock(rows[0]));
   }
 
-  /** Lifts the block in force on a subject; false when there was none. */
+  /** Lifts the block in force on a subject, in the caller's transaction; false when there was none. */
   async lift(client: pg.ClientBase, kind: CounterKind, subject: string, operator: string, reason: string | undefined): Promise<boolean> {
     const { rowCount } = await client.query(
       'UPDATE block SET lifted_at = now(), lifted_by = $3, lift_reason = $4 WHERE kind = $1 AND subject = $2 AND lifted_at IS NULL',
       [kind, subject, operator, reason ?? null],
     );
-    this.blocks.delete(blockKey(kind, subject));
     return (rowCount ?? 0) > 0;
   }
 
@@ -98,14 +109,11 @@ export class QuotaPolicy {
        VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *`,
       [grant.seatId, grant.environment, grant.dailyLimit, grant.validFrom, grant.validTo, grant.grantedBy, grant.reason],
     );
-    const allowance = toAllowance(rows[0]);
-    this.allowances.push(allowance);
-    return allowance;
+    return toAllowance(rows[0]);
   }
 
   async revoke(client: pg.ClientBase, id: number, operator: string): Promise<boolean> {
     const { rowCount } = await client.query('UPDATE allowance SET revoked_at = now(), revoked_by = $2 WHERE id = $1 AND revoked_at IS NULL', [id, operator]);
-    this.allowances = this.allowances.filter((a) => a.id !== id);
     return (rowCount ?? 0) > 0;
   }
 
@@ -118,13 +126,25 @@ export class QuotaPolicy {
     return this.blocks.size;
   }
 
-  private async reload(): Promise<void> {
+  /** An operator's change has committed: in force here now, or, if the read fails, at the next periodic one. */
+  async changed(): Promise<void> {
+    await this.refresh().catch((error: unknown) => {
+      this.logger.warn({ err: error }, 'could not reload blocks and allowances after a change; the next periodic reload will');
+    });
+  }
+
+  async refresh(): Promise<void> {
+    const ticket = ++this.issued;
     const [blocks, allowances] = await Promise.all([this.listBlocks(), this.listAllowances()]);
-    this.blocks = new Map(blocks.map((b) => [blockKey(b.kind, b.subject), b]));
+    if (ticket < this.applied) return;
+    this.applied = ticket;
+    this.written = this.written.filter((w) => w.after >= ticket);
+    this.blocks = new Map([...blocks, ...this.written.map((w) => w.block)].map((b) => [blockKey(b.kind, b.subject), b]));
     this.allowances = allowances;
   }
 
   private remember(block: Block): void {
+    this.written.push({ after: this.issued, block });
     this.blocks.set(blockKey(block.kind, block.subject), block);
   }
 }
