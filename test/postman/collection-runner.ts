@@ -27,6 +27,9 @@ export const FOLDERS: Array<[string, ClientCase | 'none']> = [
   ['5.1 SML: collect a key (production AP certificate)', 'ap-production'],
   ['5.2 SML: the new SMP completes the migration (smp-new certificate)', 'smp-new'],
   ['5.3 SML: reconcile, then the participant is migrated (production AP certificate)', 'ap-production'],
+  ['5.4 SML: the rehearsal in test leaves production alone (production AP certificate)', 'ap-production'],
+  ['6.1 Revocation: an operator revokes a handed-out key (production AP certificate)', 'ap-production'],
+  ['6.2 Revocation: the old key is worthless at the SML, the fresh one works (smp-new certificate)', 'smp-new'],
   ["4 Blacklisting (production AP certificate; uses up the seat's quota for today, then an operator lifts the block)", 'ap-production'],
 ];
 
