@@ -8,15 +8,16 @@ import { LogRetention, OperatorService } from './operations';
 import { audited } from './store/audit-log';
 import { quotaUsageOfDay } from './operations/log-repository';
 import { createMetrics } from './admin/metrics';
-import type { CollectionSteps } from './collection/flow';
+import { KeyCollection } from './collection/key-collection';
 import type { Config } from './config/config';
 import type { DeploymentFiles } from './config/deployment';
 import type { Environment } from './domain/environment';
 import { capConnectionsPerAddress } from './http/connection-limits';
 import { drainable } from './http/drain';
-import { createPublicApp, type PublicRequest } from './http/public-app';
+import { CallerSource } from './http/caller';
+import { createPublicApp } from './http/public-app';
 import type { Logger } from './log';
-import type { CollectionContext } from './domain/collection-context';
+import { KeyIssuer } from './participants/key-issuer';
 import { ParticipantRegistry } from './participants/registry';
 import { connectRedis, MemoryCounters, QuotaGuard, QuotaPolicy, RedisCounters, type DailyCounters } from './quota';
 import { openDatabase, type Database } from './store/database';
@@ -26,7 +27,7 @@ import { KeyPreparer, KeyRevocations, PreparedKeys, SmlClient, SmlHealth } from 
 import { JobOperations, Jobs, Reconciliation } from './operations/jobs';
 import path from 'node:path';
 import type { SmlStatus } from './sml/status';
-import { CertificateAuthenticator, CertificateSource, RevocationChecker, TLS12_CIPHERS, TrustStore } from './tls';
+import { CertificateAuthenticator, RevocationChecker, TLS12_CIPHERS, TrustStore } from './tls';
 
 /** The SML side of a running service; absent with HSMP_SML=off. */
 export interface RunningSml extends SmlStatus {
@@ -66,7 +67,7 @@ export async function startService(config: Config, files: DeploymentFiles, { log
     now,
     onAnalysisCache: metrics.certificateCache,
   });
-  const certificateSource = new CertificateSource(config.tls.trustedProxies, config.tls.clientCertHeader);
+  const callers = new CallerSource(config.tls.trustedProxies, config.tls.clientCertHeader);
 
   const kek = loadKeyEncryptionKey(config.store.keyEncryptionKey, config.store.dataDir);
   if (kek.generated) logger.warn({ file: kek.generated }, 'generated a key-encryption key: instances sharing a database must share HSMP_KEY_ENCRYPTION_KEY');
@@ -108,9 +109,9 @@ export async function startService(config: Config, files: DeploymentFiles, { log
         smlTimeoutMs: config.sml.timeoutMs,
         audited: (entry, work) => audited(database.pool, entry, work),
       });
-    const keys = new PreparedKeys(registry, preparer, { revocations, maxAgeDays: config.sml.keyMaxAgeDays, now: now ?? (() => new Date()) });
     let sml: RunningSml | undefined;
-    if (endpoints) {
+    if (preparer) {
+      const keys = new PreparedKeys(registry, preparer, { revocations, maxAgeDays: config.sml.keyMaxAgeDays, now: now ?? (() => new Date()) });
       const reconciliation = new Reconciliation(database, smlClients, {
         smpId: config.peppol.smpId,
         maxShare: config.sml.reconcileMaxShare,
@@ -151,31 +152,19 @@ export async function startService(config: Config, files: DeploymentFiles, { log
     const quota = new QuotaGuard(counters, policy, config.quota.limits, logger, now);
     metrics.watchBlocks(() => policy.blocksInForce());
 
-    const stepsFor = ({ req, requestId, clientIp }: PublicRequest): CollectionSteps => {
-      const presented = certificateSource.fromRequest(req);
-      const requestedAt = new Date();
-      const context = (ap: { seatId: string; fingerprint: string }): CollectionContext => ({
-        requestId,
-        requestedAt,
-        seatId: ap.seatId,
-        fingerprint: ap.fingerprint,
-        clientIp,
-      });
-      return {
-        authenticate: (environment) => authenticator.authenticate(presented, environment),
-        admit: (ap) => quota.admit(ap, clientIp),
-        servedEnvironments: config.peppol.environments,
-        lookup: (ap, participant, environment) => keys.collect(participant, environment, context(ap)),
-        recordRefusal: (ap, error, request) =>
-          registry.recordRefusal(context(ap), request.requestedEnvironment, error.participantId ?? request.rawParticipantId, error.code),
-      };
-    };
+    const collection = new KeyCollection({
+      authenticator,
+      quota,
+      issuer: new KeyIssuer(registry, sml?.keys),
+      refusals: registry.refusals,
+      servedEnvironments: config.peppol.environments,
+    });
 
     const publicApp = createPublicApp({
       smpId: config.peppol.smpId,
       defaultEnvironment: config.peppol.environment,
-      certificateSource,
-      stepsFor,
+      callers,
+      collection,
       logger,
       onOutcome: metrics.observe,
       onDependencyUnavailable: metrics.dependencyUnavailable,
@@ -209,7 +198,7 @@ export async function startService(config: Config, files: DeploymentFiles, { log
     publicServer.keepAliveTimeout = config.publicListener.keepAliveTimeoutMs;
     capConnectionsPerAddress(publicServer, {
       max: config.publicListener.maxConnectionsPerIp,
-      exempt: (address) => certificateSource.isTrustedProxy(address),
+      exempt: (address) => callers.isTrustedProxy(address),
     });
     // Bounded, and below the process's open-file limit, so that a flood of idle sockets on the
     // public port cannot take the admin listener's file descriptors too.

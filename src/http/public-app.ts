@@ -1,33 +1,22 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import ipaddr from 'ipaddr.js';
-import proxyAddr from 'proxy-addr';
-import { collectMigrationKey, type CollectionSteps } from '../collection/flow';
+import type { KeyCollection } from '../collection/key-collection';
 import type { QuotaStatus } from '../domain/quota-status';
 import type { Environment } from '../domain/environment';
 import { HsmpError } from '../domain/errors';
 import type { Logger } from '../log';
-import type { CertificateSource } from '../tls/presented-certificate';
-import { normalizeAddress } from './connection-limits';
+import type { CallerSource } from './caller';
 import { OutageLog } from './outage-log';
 import { negotiateFormat, sendError, sendRecord } from './render';
 import { rateLimitFields } from './rate-limit-fields';
 
 export const MIGRATION_KEY_PATH = /^\/hermes-rw\/migrationKey\/([^/]+)$/;
 
-export interface PublicRequest {
-  req: IncomingMessage;
-  requestId: string;
-  /** The client's address: the peer's, or the forwarded one when the peer is a trusted proxy. */
-  clientIp: string;
-}
-
 export interface PublicAppOptions {
   smpId: string;
   defaultEnvironment: Environment;
-  certificateSource: CertificateSource;
-  /** The steps of one collection, bound to the request's certificate and client address. */
-  stepsFor(request: PublicRequest): CollectionSteps;
+  callers: CallerSource;
+  collection: Pick<KeyCollection, 'collect'>;
   logger: Logger;
   onOutcome?(code: string, seconds: number): void;
   /** Counts a 503 per dependency (metrics). */
@@ -43,7 +32,6 @@ export type PublicHandler = (req: IncomingMessage, res: ServerResponse) => void;
  * and the route needs none of it. Nothing of the admin API lives here.
  */
 export function createPublicApp(options: PublicAppOptions): PublicHandler {
-  const trustProxy = (address: string) => options.certificateSource.isTrustedProxy(address);
   const outages = new OutageLog(options.logger, (dependency) => options.onDependencyUnavailable?.(dependency));
 
   const handle = async (req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> => {
@@ -62,11 +50,12 @@ export function createPublicApp(options: PublicAppOptions): PublicHandler {
       return;
     }
     const started = process.hrtime.bigint();
-    const clientIp = clientAddress(req, trustProxy);
-    const outcome = await collectMigrationKey(
-      { rawParticipantId: decodeSegment(match[1]), requestedEnvironment: requestedEnvironment(query, options.defaultEnvironment) },
-      options.stepsFor({ req, requestId, clientIp }),
-    );
+    const caller = options.callers.callerOf(req, requestId);
+    const outcome = await options.collection.collect({
+      caller,
+      rawParticipantId: decodeSegment(match[1]),
+      requestedEnvironment: requestedEnvironment(query, options.defaultEnvironment),
+    });
     if (outcome.quota) setRateLimitHeaders(res, outcome.quota);
     let code = '200';
     if (outcome.record) {
@@ -82,7 +71,7 @@ export function createPublicApp(options: PublicAppOptions): PublicHandler {
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     options.onOutcome?.(code, seconds);
     options.logger.info(
-      { requestId, seatId: outcome.accessPoint?.seatId, ip: clientIp, code, status: res.statusCode, ms: Math.round(seconds * 1e4) / 10 },
+      { requestId, seatId: outcome.accessPoint?.seatId, ip: caller.address, code, status: res.statusCode, ms: Math.round(seconds * 1e4) / 10 },
       'migration key request',
     );
   };
@@ -119,17 +108,6 @@ function requestedEnvironment(query: string, defaultEnvironment: Environment): s
   if (query === '') return defaultEnvironment;
   const values = new URLSearchParams(query).getAll('environment');
   return values.length === 0 ? defaultEnvironment : values.length === 1 ? values[0] : '';
-}
-
-/**
- * The client's IP: the peer's, or the one a trusted proxy forwarded in X-Forwarded-For. The
- * header is text anyone upstream of the proxy may have written: what is not an IP address is
- * not used (it would count, block and log a made-up "address"), the peer's is.
- */
-function clientAddress(req: IncomingMessage, trustProxy: (address: string) => boolean): string {
-  const peer = req.socket.remoteAddress ?? '';
-  const forwarded = proxyAddr(req, trustProxy);
-  return normalizeAddress(ipaddr.isValid(forwarded) ? forwarded : peer);
 }
 
 function decodeSegment(segment: string): string {

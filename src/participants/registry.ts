@@ -82,7 +82,8 @@ const MAX_BATCH = 256;
  */
 export class ParticipantRegistry {
   private readonly collections: GroupCommit<Collection, CollectedRow>;
-  private readonly refusals: RefusalLog;
+  /** The collection log's rows written behind the answer: refusals decided before the lookup, and corrected answers. */
+  readonly refusals: RefusalLog;
 
   constructor(
     private readonly pool: pg.Pool,
@@ -344,14 +345,6 @@ export class ParticipantRegistry {
       }),
       ...(rows.length === limit ? { next: numbers[numbers.length - 1] } : {}),
     };
-  }
-
-  /**
-   * Logs a refusal decided before the lookup (010, 001 for garbage, quota refusals), behind the
-   * answer; false when the log cannot keep up (the refusal must then not be answered).
-   */
-  recordRefusal(context: CollectionContext, environment: string, participant: string, outcome: string): boolean {
-    return this.refusals.offer({ context, environment, participant, outcome });
   }
 
   /** Writes the refusals still queued (bounded time) before the pool closes. */

@@ -2,8 +2,8 @@ import type { MigrationRecord } from '../domain/migration-record';
 import type { Environment } from '../domain/environment';
 import { HsmpError } from '../domain/errors';
 import type { CollectionContext } from '../domain/collection-context';
-import type { BelgianParticipant } from '../domain/participant';
-import type { ParticipantRegistry } from '../participants/registry';
+import type { SmlPreparation } from '../participants/key-issuer';
+import type { CollectedKey, ParticipantRegistry } from '../participants/registry';
 import type { KeyRevocations } from './key-revocations';
 import type { KeyPreparer } from './preparer';
 
@@ -16,14 +16,9 @@ export interface BulkPrepareProgress {
   next?: string;
 }
 
-/**
- * Keys that leave only once the SML holds them (SPEC §9). `collect` is the public route's
- * lookup: the registry hands out the participant's one key; a key the SML does not hold yet is
- * prepared first (single flight), then marked, then answered. Without a preparer (HSMP_SML=off)
- * every key counts as prepared by another system.
- */
+/** How long a key may stay out, and who replaces it. */
 export interface KeyLifetime {
-  /** Replaces keys and repairs the SML after a race with a replacement; absent with HSMP_SML=off. */
+  /** Replaces keys and repairs the SML after a race with a replacement. */
   revocations?: KeyRevocations;
   /** HSMP_KEY_MAX_AGE_DAYS: a key first handed out longer ago is replaced at its next collection; 0: never. */
   maxAgeDays: number;
@@ -32,28 +27,26 @@ export interface KeyLifetime {
 
 const DAY_MS = 86_400_000;
 
-export class PreparedKeys {
+/**
+ * Keys that leave only once the SML holds them (SPEC §9), the SML side of a collection: a key
+ * the SML does not hold yet is prepared first (single flight), then marked, then answered; a key
+ * first handed out too long ago is replaced. `prepareBatch` prepares ahead of collections.
+ */
+export class PreparedKeys implements SmlPreparation {
   constructor(
     private readonly registry: ParticipantRegistry,
-    private readonly preparer: KeyPreparer | undefined,
+    private readonly preparer: KeyPreparer,
     private readonly lifetime: KeyLifetime = { maxAgeDays: 0, now: () => new Date() },
   ) {}
 
-  async collect(participant: BelgianParticipant, environment: Environment, context: CollectionContext): Promise<MigrationRecord> {
-    const { record, prepared, firstHandedOutAt } = await this.registry.collect(participant, environment, context);
-    try {
-      if (!prepared && this.preparer) return await this.prepareFirst(record, context);
-      if (firstHandedOutAt && this.tooOld(firstHandedOutAt)) return await this.rotate(record, firstHandedOutAt, context);
-      return record;
-    } catch (error) {
-      // The row says SML-PENDING, or 200 for a rotation that failed: it gets the outcome this request is answered.
-      this.registry.recordAnswer(context, environment, participant, error);
-      throw error;
-    }
+  async readyToHandOut({ record, prepared, firstHandedOutAt }: CollectedKey, context: CollectionContext): Promise<MigrationRecord> {
+    if (!prepared) return this.prepareFirst(record, context);
+    if (firstHandedOutAt && this.tooOld(firstHandedOutAt)) return this.rotate(record, firstHandedOutAt, context);
+    return record;
   }
 
   private async prepareFirst(record: MigrationRecord, context: CollectionContext): Promise<MigrationRecord> {
-    await this.preparer?.prepare(record.participant, record.environment, record.migrationKey);
+    await this.preparer.prepare(record.participant, record.environment, record.migrationKey);
     if (await this.registry.markPrepared(record, context)) return record;
     // A revocation replaced the key while this SML call was out, which may have landed after the
     // revocation's: the SML must hold the participant's key again before anything is answered.
@@ -89,7 +82,6 @@ export class PreparedKeys {
    */
   async prepareBatch(environment: Environment, after: string, limit: number, concurrency = 4): Promise<BulkPrepareProgress> {
     const preparer = this.preparer;
-    if (!preparer) throw new Error('HSMP_SML is off: keys are prepared by another system');
     const { keys, next } = await this.registry.keysToPrepare(environment, after, limit);
     const progress: BulkPrepareProgress = { environment, prepared: 0, notOurs: 0 };
     let nextIndex = 0;

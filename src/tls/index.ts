@@ -1,5 +1,5 @@
 export { CertificateAuthenticator } from './authenticator';
 export { TLS12_CIPHERS } from './cipher-suites';
-export { CertificateSource, type PresentedCertificate } from './presented-certificate';
+export type { PresentedCertificate } from './presented-certificate';
 export { RevocationChecker, type FetchDer } from './revocation';
 export { TrustStore, TrustStoreError } from './trust-store';

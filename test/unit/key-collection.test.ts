@@ -1,18 +1,23 @@
-import { collectMigrationKey, type CollectionSteps } from '../../src/collection/flow';
+import { KeyCollection, type CollectionParts, type CollectionRequest } from '../../src/collection/key-collection';
 import { HsmpError, type HsmpCode } from '../../src/domain/errors';
 import type { AccessPoint } from '../../src/domain/access-point';
 
-/** The order of SPEC §2 with every step faked: the first failing check must answer. */
+/** The order of SPEC §2 with every part faked: the first failing check must answer. */
 const accessPoint: AccessPoint = { seatId: 'PBE000001', fingerprint: 'f', environment: 'production' };
 const quota = { limit: 10, remaining: 9, resetSeconds: 100 };
+const caller = { requestId: '00000000-0000-4000-8000-000000000001', address: '192.0.2.1', certificate: { kind: 'none' } } as const;
 
-function steps(overrides: Partial<CollectionSteps> & { calls?: string[] } = {}): CollectionSteps & { calls: string[]; refusals: string[] } {
-  const calls: string[] = overrides.calls ?? [];
-  const refusals: string[] = [];
-  return {
-    calls,
-    refusals,
-    servedEnvironments: ['test'],
+interface Steps {
+  authenticate: CollectionParts['authenticator']['authenticate'];
+  admit: CollectionParts['quota']['admit'];
+  lookup: CollectionParts['issuer']['issue'];
+  recordRefusal: CollectionParts['refusals']['offer'];
+}
+
+function steps(overrides: Partial<Steps> = {}): CollectionParts & { calls: string[]; refusals: CollectionParts['refusals'] & { codes: string[] } } {
+  const calls: string[] = [];
+  const codes: string[] = [];
+  const faked: Steps = {
     authenticate: async () => {
       calls.push('authenticate');
       return accessPoint;
@@ -21,16 +26,28 @@ function steps(overrides: Partial<CollectionSteps> & { calls?: string[] } = {}):
       calls.push('admit');
       return { quota };
     },
-    lookup: async (_ap, participant, environment) => {
+    lookup: async (participant, environment) => {
       calls.push('lookup');
       return { participant, environment, migrationKey: 'aaBB11@@' };
     },
-    recordRefusal: (_ap, error) => {
-      refusals.push(error.code);
+    recordRefusal: (refusal) => {
+      codes.push(refusal.outcome);
       return true;
     },
     ...overrides,
   };
+  return {
+    calls,
+    servedEnvironments: ['test'],
+    authenticator: { authenticate: faked.authenticate },
+    quota: { admit: faked.admit },
+    issuer: { issue: faked.lookup },
+    refusals: { offer: faked.recordRefusal, codes },
+  };
+}
+
+function collectMigrationKey(request: Omit<CollectionRequest, 'caller'>, parts: CollectionParts) {
+  return new KeyCollection(parts).collect({ caller, ...request });
 }
 
 const codeOf = (error: unknown) => (error as HsmpError).code;
@@ -52,7 +69,7 @@ describe('collection check order', () => {
     const outcome = await collectMigrationKey({ rawParticipantId: 'garbage', requestedEnvironment: 'nowhere' }, s);
     expect(codeOf(outcome.error)).toBe('HSMP-811');
     expect(outcome.quota).toEqual(quota);
-    expect(s.refusals).toEqual(['HSMP-811']);
+    expect(s.refusals.codes).toEqual(['HSMP-811']);
   });
 
   it('counts the query, then answers 010 before 001', async () => {
@@ -60,7 +77,7 @@ describe('collection check order', () => {
     const outcome = await collectMigrationKey({ rawParticipantId: 'garbage', requestedEnvironment: 'production' }, s);
     expect(codeOf(outcome.error)).toBe('HSMP-010');
     expect(s.calls).toEqual(['authenticate', 'admit']);
-    expect(s.refusals).toEqual(['HSMP-010']);
+    expect(s.refusals.codes).toEqual(['HSMP-010']);
   });
 
   it('counts garbage too, then answers 001 with the id as asked', async () => {
@@ -77,7 +94,7 @@ describe('collection check order', () => {
     expect(outcome.error).toBeUndefined();
     expect(outcome.record?.participant.value).toBe('0208:0200065765');
     expect(s.calls).toEqual(['authenticate', 'admit', 'lookup']);
-    expect(s.refusals).toEqual([]);
+    expect(s.refusals.codes).toEqual([]);
   });
 
   it('passes a dependency failure through without a record', async () => {
@@ -112,5 +129,25 @@ describe('collection check order', () => {
     expect((outcome.error as HsmpError).status).toBe(503);
     expect(released).toEqual(['released']);
     expect(outcome.quota?.remaining).toBe(quota.remaining + 1);
+  });
+
+  it('uses the caller as worked out by the listener: its certificate to authenticate, its address to count and to log', async () => {
+    const seen: unknown[] = [];
+    const s = steps({
+      authenticate: async (certificate) => {
+        seen.push(certificate);
+        return accessPoint;
+      },
+      admit: async (_ap, address) => {
+        seen.push(address);
+        return { quota };
+      },
+      recordRefusal: (refusal) => {
+        seen.push(refusal.context.clientIp, refusal.context.requestId, refusal.context.seatId);
+        return true;
+      },
+    });
+    await collectMigrationKey({ rawParticipantId: 'garbage', requestedEnvironment: 'test' }, s);
+    expect(seen).toEqual([caller.certificate, caller.address, caller.address, caller.requestId, accessPoint.seatId]);
   });
 });
