@@ -61,11 +61,18 @@ export async function ensureState(serverUrl: string, name: string, sizes: StateS
       );
     if (!done('enterprises')) {
       log(`${name}: ${sizes.enterprises} enterprises and ${sizes.keys} keys`);
-      await pool.query('TRUNCATE migration_key, enterprise, key_encryption_check');
+      await pool.query('TRUNCATE migration_key, participant_migration, enterprise, key_encryption_check');
       await pool.query(
         `INSERT INTO enterprise (enterprise_number, status)
-         SELECT ${ENTERPRISE_OF(`i * ${BODY_STEP}`)}, CASE WHEN i % 50 = 7 THEN 'inactive' WHEN i % 50 = 9 THEN 'migrated' ELSE 'active' END
+         SELECT ${ENTERPRISE_OF(`i * ${BODY_STEP}`)}, CASE WHEN i % 50 = 7 THEN 'inactive' ELSE 'active' END
            FROM generate_series(0, $1::int - 1) i`,
+        [sizes.enterprises],
+      );
+      // Migrated away is per environment (migration 006): 2 % of the participants left in production.
+      await pool.query(
+        `INSERT INTO participant_migration (enterprise_number, environment, source)
+         SELECT ${ENTERPRISE_OF(`i * ${BODY_STEP}`)}, 'production', 'reconciliation'
+           FROM generate_series(0, $1::int - 1) i WHERE i % 50 = 9`,
         [sizes.enterprises],
       );
       const kek = randomBytes(32);
