@@ -1,16 +1,17 @@
-import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { brusselsMidnight, nextBrusselsMidnight } from '../domain/brussels-day';
 import { parseParticipantId } from '../participants/participant-id';
 import type { DayUsage } from '../quota';
+import { listLogDays, logDayIds, type LogDay, type LogDayIds } from '../store/collection-log-days';
 import { asDatabaseError } from '../store/database';
 import { ReadTooBroad } from './errors';
 
 /**
  * Pages of the audit log and the collection log, newest first, paged by id (SPEC §4): each
- * filter has an index ordered by id (migrations/008), and a `day` names one partition of the
- * collection log, so a page reads about as many rows as it shows at any size of the log. A read
- * that still takes longer than READ_TIMEOUT_MS is cancelled and answered 503 (ReadTooBroad).
+ * filter has an index ordered by id (migrations/008), and a read of the collection log plans and
+ * probes only the day partitions it needs (see collectionPage), so a page costs about the rows it
+ * shows and the days it spans, at any size of the log. A read that still takes longer than
+ * READ_TIMEOUT_MS is stopped and answered 503 (ReadTooBroad).
  */
 export interface LogQuery {
   day?: string;
@@ -37,7 +38,7 @@ export async function auditPage(pool: pg.Pool, q: LogQuery): Promise<LogPage> {
   const conditions = q.operator === undefined ? [] : [`operator = ${params.add(q.operator)}`];
   conditions.push(...dayAndCursor(params, 'at', q));
   const sql = `SELECT id, at, operator, action, target, reason, details FROM audit_log ${where(conditions)} ORDER BY id DESC LIMIT ${q.limit}`;
-  return page(await boundedRead(pool, sql, params.values), q.limit);
+  return page(await boundedReads(pool, (read) => read(sql, params.values)), q.limit);
 }
 
 /**
@@ -45,25 +46,127 @@ export async function auditPage(pool: pg.Pool, q: LogQuery): Promise<LogPage> {
  * that enterprise's rows (and refusals written before migration 008 with the number as asked);
  * anything else finds the rows whose participant was asked exactly so. Each is its own indexed
  * branch: an OR of the two walked the whole log.
+ *
+ * A `day` reads its one partition. Any other read goes through the day partitions newest first,
+ * a few days at a time (LOG_WINDOWS), and stops as soon as the page is full and no older day
+ * holds a higher id: the planner then sees (and probes) only the days read. A page of recent
+ * rows reads a day or two; only a filter that matches little or nothing reads the whole year.
  */
 export async function collectionPage(pool: pg.Pool, q: LogQuery): Promise<LogPage> {
+  return page(
+    await boundedReads(pool, async (read) => {
+      if (q.day !== undefined) {
+        const start = brusselsMidnight(q.day);
+        return read(...collectionSelect(q, { from: start, to: nextBrusselsMidnight(start) }));
+      }
+      const windows = await readWindows(pool, read.client, q.before);
+      let rows: LogRow[] = [];
+      for (const window of windows) {
+        rows = newestFirst([...rows, ...(await read(...collectionSelect(q, window)))]).slice(0, q.limit);
+        if (window.olderMaxId === null || (rows.length === q.limit && BigInt(rows[rows.length - 1].id) > window.olderMaxId)) break;
+      }
+      return rows;
+    }),
+    q.limit,
+  );
+}
+
+type LogRow = Record<string, unknown> & { id: string };
+
+/** A time range of the log read in one statement; `olderMaxId`: the highest id of all rows older than it (null: none). */
+interface ReadWindow {
+  from?: Date;
+  to?: Date;
+  olderMaxId: bigint | null;
+}
+
+/** Sealed days read per statement, newest first, then all the others at once. */
+const LOG_WINDOWS = [7, 30, 90];
+/**
+ * A day partition gets no more rows once it ended a day ago (a row's time is its request's
+ * arrival; late writes are queued refusals, seconds late): its id bounds are then remembered per
+ * database pool and per table.
+ */
+const SEALED_AFTER_MS = 86_400_000;
+const sealedDayIds = new WeakMap<pg.Pool, Map<string, LogDayIds>>();
+
+/**
+ * The windows of a read without `day`: the open days (yesterday, today, those ahead and the
+ * default partition's future) first, then the sealed days newest first in growing windows, the
+ * last one open-ended. Every time is in exactly one window, so every row is read once. With a
+ * cursor, the sealed days whose lowest id is at or above it are skipped (none of their rows
+ * comes before it), unless rows wait in the default partition, whose times such a gap may hold.
+ */
+async function readWindows(pool: pg.Pool, client: pg.ClientBase, before: number | undefined): Promise<ReadWindow[]> {
+  const { days, defaultMaxId } = await listLogDays(client);
+  const sealedUntil = Date.now() - SEALED_AFTER_MS;
+  let sealed = days.filter((d) => d.endsAt.getTime() <= sealedUntil);
+  const known = sealedDayIds.get(pool) ?? new Map<string, LogDayIds>();
+  sealedDayIds.set(pool, known);
+  for (const [oid, ids] of await logDayIds(
+    client,
+    sealed.filter((d) => !known.has(d.oid)),
+  ))
+    known.set(oid, ids);
+  const present = new Set(days.map((d) => d.oid));
+  for (const oid of known.keys()) if (!present.has(oid)) known.delete(oid);
+  const idBound = (d: LogDay, which: keyof LogDayIds) => {
+    const id = known.get(d.oid)?.[which];
+    return id === undefined || id === null ? null : BigInt(id);
+  };
+
+  const newestSealedEnd = sealed.length > 0 ? sealed[0].endsAt : undefined;
+  let gapAbove: Date | undefined;
+  if (before !== undefined && defaultMaxId === null) {
+    const firstUseful = sealed.findIndex((d) => {
+      const min = idBound(d, 'min');
+      return min !== null && min < BigInt(before);
+    });
+    if (firstUseful > 0) gapAbove = sealed[firstUseful].endsAt;
+    sealed = firstUseful === -1 ? [] : sealed.slice(firstUseful);
+  }
+  // The highest id older than each point: over the sealed days from index i on, and the default partition.
+  const olderMax: Array<bigint | null> = new Array<bigint | null>(sealed.length + 1);
+  olderMax[sealed.length] = defaultMaxId === null ? null : BigInt(defaultMaxId);
+  for (let i = sealed.length - 1; i >= 0; i--) {
+    const here = idBound(sealed[i], 'max');
+    const after = olderMax[i + 1];
+    olderMax[i] = here === null ? after : after === null || here > after ? here : after;
+  }
+
+  const windows: ReadWindow[] = [{ from: newestSealedEnd, olderMaxId: newestSealedEnd === undefined ? null : olderMax[0] }];
+  // No sealed day, or (after the skip) none below the cursor: the open days were everything.
+  if (sealed.length === 0) return windows;
+  let to = gapAbove ?? newestSealedEnd;
+  let i = 0;
+  for (const size of LOG_WINDOWS) {
+    if (sealed.length - i <= size) break;
+    const from = sealed[i + size - 1].startsAt;
+    windows.push({ from, to, olderMaxId: olderMax[i + size] });
+    to = from;
+    i += size;
+  }
+  windows.push({ to, olderMaxId: null });
+  return windows;
+}
+
+function collectionSelect(q: LogQuery, range: { from?: Date; to?: Date }): [string, unknown[]] {
   const params = new Parameters();
   const common = q.seatId === undefined ? [] : [`seat_id = ${params.add(q.seatId)}`];
-  common.push(...dayAndCursor(params, 'collected_at', q));
+  if (range.from !== undefined) common.push(`collected_at >= ${params.add(range.from)}`);
+  if (range.to !== undefined) common.push(`collected_at < ${params.add(range.to)}`);
+  if (q.before !== undefined) common.push(`id < ${params.add(q.before)}`);
   const select = (conditions: string[]) =>
     `SELECT ${COLLECTION_COLUMNS} FROM collection_log ${where([...common, ...conditions])} ORDER BY id DESC LIMIT ${q.limit}`;
-  let sql: string;
-  if (q.participant === undefined) {
-    sql = select([]);
-  } else {
-    const parsed = parseParticipantId(q.participant);
-    const asked = [...new Set(parsed ? [q.participant, parsed.enterpriseNumber] : [q.participant])];
-    const branches = [select([`enterprise_number IS NULL AND participant = ANY(${params.add(asked)}::text[])`])];
-    if (parsed) branches.unshift(select([`enterprise_number = ${params.add(parsed.enterpriseNumber)}`]));
-    sql = `SELECT * FROM (${branches.map((b) => `(${b})`).join(' UNION ALL ')}) page ORDER BY id DESC LIMIT ${q.limit}`;
-  }
-  return page(await boundedRead(pool, sql, params.values), q.limit);
+  if (q.participant === undefined) return [select([]), params.values];
+  const parsed = parseParticipantId(q.participant);
+  const asked = [...new Set(parsed ? [q.participant, parsed.enterpriseNumber] : [q.participant])];
+  const branches = [select([`enterprise_number IS NULL AND participant = ANY(${params.add(asked)}::text[])`])];
+  if (parsed) branches.unshift(select([`enterprise_number = ${params.add(parsed.enterpriseNumber)}`]));
+  return [`SELECT * FROM (${branches.map((b) => `(${b})`).join(' UNION ALL ')}) page ORDER BY id DESC LIMIT ${q.limit}`, params.values];
 }
+
+const newestFirst = (rows: LogRow[]) => rows.sort((a, b) => (BigInt(b.id) > BigInt(a.id) ? 1 : BigInt(b.id) < BigInt(a.id) ? -1 : 0));
 
 function dayAndCursor(params: Parameters, timeColumn: string, q: LogQuery): string[] {
   const conditions: string[] = [];
@@ -89,27 +192,37 @@ function where(conditions: string[]): string {
   return conditions.length === 0 ? '' : `WHERE ${conditions.join(' AND ')}`;
 }
 
-/** One read under READ_TIMEOUT_MS; a cancelled read is ReadTooBroad, a dead database 503. */
-async function boundedRead(pool: pg.Pool, sql: string, values: unknown[]): Promise<Array<Record<string, unknown> & { id: string }>> {
+/** A statement of a bounded read: each under READ_TIMEOUT_MS, planned with its own values (a time range prunes the days at planning). */
+type Read = ((sql: string, values: unknown[]) => Promise<LogRow[]>) & { client: pg.ClientBase };
+
+/**
+ * The statements of one read in one read-only transaction, each under READ_TIMEOUT_MS and the
+ * whole stopped past it: a cancelled or overlong read is ReadTooBroad, a dead database 503.
+ */
+async function boundedReads<T>(pool: pg.Pool, body: (read: Read) => Promise<T>): Promise<T> {
   let client: pg.PoolClient | undefined;
+  const tooBroad = () =>
+    new ReadTooBroad(`the read took longer than ${READ_TIMEOUT_MS} ms and was stopped: narrow the filter (a day, a seat or a participant)`);
   try {
     client = await pool.connect();
+    const started = Date.now();
     await client.query('BEGIN READ ONLY');
-    // Planning a read of a year of day partitions costs far more than running it: each shape of
-    // read is planned once per connection (a named statement, its generic plan; a day is pruned
-    // when the plan starts) instead of on every page.
-    await client.query(`SELECT set_config('statement_timeout', $1, true), set_config('plan_cache_mode', 'force_generic_plan', true)`, [
-      String(READ_TIMEOUT_MS),
-    ]);
-    const name = `hsmp_log_read_${createHash('sha1').update(sql).digest('hex').slice(0, 16)}`;
-    const { rows } = await client.query<Record<string, unknown> & { id: string }>({ name, text: sql, values });
+    await client.query(`SELECT set_config('statement_timeout', $1, true)`, [String(READ_TIMEOUT_MS)]);
+    const connected = client;
+    const read = Object.assign(
+      async (sql: string, values: unknown[]) => {
+        if (Date.now() - started > READ_TIMEOUT_MS) throw tooBroad();
+        return (await connected.query<LogRow>(sql, values)).rows;
+      },
+      { client },
+    );
+    const result = await body(read);
     await client.query('COMMIT');
-    return rows;
+    return result;
   } catch (error) {
     await client?.query('ROLLBACK').catch(() => undefined);
-    if ((error as { code?: string }).code === QUERY_CANCELED) {
-      throw new ReadTooBroad(`the read took longer than ${READ_TIMEOUT_MS} ms and was stopped: narrow the filter (a day, a seat or a participant)`);
-    }
+    if (error instanceof ReadTooBroad) throw error;
+    if ((error as { code?: string }).code === QUERY_CANCELED) throw tooBroad();
     throw asDatabaseError(error);
   } finally {
     client?.release();
@@ -173,10 +286,11 @@ function page(rows: Array<Record<string, unknown> & { id: string }>, limit: numb
  * collection log to a week of day partitions; bounded like every log read.
  */
 export async function collectionsPerHour(pool: pg.Pool, since: Date): Promise<Array<{ hour: Date; outcome: string; count: number }>> {
-  const rows = await boundedRead(
-    pool,
-    `SELECT date_trunc('hour', collected_at) AS hour, outcome, count(*)::int AS count FROM collection_log WHERE collected_at >= $1 GROUP BY 1, 2 ORDER BY 1`,
-    [since],
+  const rows = await boundedReads(pool, (read) =>
+    read(
+      `SELECT date_trunc('hour', collected_at) AS hour, outcome, count(*)::int AS count FROM collection_log WHERE collected_at >= $1 GROUP BY 1, 2 ORDER BY 1`,
+      [since],
+    ),
   );
   return rows as unknown as Array<{ hour: Date; outcome: string; count: number }>;
 }

@@ -3,7 +3,8 @@ import type pg from 'pg';
 /**
  * The collection log's day partitions (migrations/008): created ahead of time, and dropped
  * whole once older than the retention (SPEC §5): a day's removal is a DROP TABLE of that day,
- * not a DELETE that scans the log. The only SQL on the log's partitions.
+ * not a DELETE that scans the log; listed with their id bounds for the operators' reads. The only
+ * SQL on the log's partitions.
  */
 export interface DroppedDay {
   day: string;
@@ -15,6 +16,43 @@ export interface DroppedDay {
  * waiting DROP: give up quickly and try again at the next run rather than stall the hot path.
  */
 const LOCK_TIMEOUT = '500ms';
+
+/** A day partition of the log, identified by its table's oid (a day dropped and made again is another table). */
+export interface LogDay {
+  oid: string;
+  partition: string;
+  startsAt: Date;
+  endsAt: Date;
+}
+
+/** The lowest and highest id of a day partition (null: no rows), as text: ids are bigint. */
+export interface LogDayIds {
+  min: string | null;
+  max: string | null;
+}
+
+/** The day partitions, newest first, and the highest id waiting in the default partition (normally none). */
+export async function listLogDays(client: pg.ClientBase): Promise<{ days: LogDay[]; defaultMaxId: string | null }> {
+  const { rows } = await client.query<{ oid: string; partition: string; starts_at: Date; ends_at: Date }>(
+    `SELECT to_regclass(partition)::oid::text AS oid, partition, day::timestamp AT TIME ZONE 'Europe/Brussels' AS starts_at, ends_at
+       FROM collection_log_days ORDER BY day DESC`,
+  );
+  const { rows: stray } = await client.query<{ max: string | null }>('SELECT max(id)::text AS max FROM collection_log_default');
+  return { days: rows.map((r) => ({ oid: r.oid, partition: r.partition, startsAt: r.starts_at, endsAt: r.ends_at })), defaultMaxId: stray[0].max };
+}
+
+/** The id bounds of each of `days`, in one statement (each an index probe at both ends of its primary key). */
+export async function logDayIds(client: pg.ClientBase, days: LogDay[]): Promise<Map<string, LogDayIds>> {
+  const bounds = new Map<string, LogDayIds>();
+  if (days.length === 0) return bounds;
+  const { rows } = await client.query<{ oid: string; min: string | null; max: string | null }>(
+    days
+      .map((d) => `SELECT ${Number(d.oid)}::text AS oid, min(id)::text AS min, max(id)::text AS max FROM ${client.escapeIdentifier(d.partition)}`)
+      .join(' UNION ALL '),
+  );
+  for (const r of rows) bounds.set(r.oid, { min: r.min, max: r.max });
+  return bounds;
+}
 
 /** The partitions of `from` and of the `daysAhead` days after it (idempotent). */
 export async function ensureLogDays(client: pg.ClientBase, from: string, daysAhead: number): Promise<void> {

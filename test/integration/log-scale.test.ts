@@ -120,6 +120,33 @@ describe('operator reads of the log', () => {
     expect(Number(second.entries[0].id)).toBeLessThan(Number(first.entries[1].id));
   });
 
+  it('a read without a day pages through every day once, highest id first, even when an older day holds a higher id', async () => {
+    // Days in every read window (open days, then sealed ones 7, 30, 90 at a time, then the rest);
+    // the day 250 back gets its row last, so its id is above those of the newer days.
+    const participant = 'across-the-days';
+    const backs = [0, 2, 3, 5, 9, 12, 20, 45, 80, 130, 200, 250, 300];
+    for (const back of backs) await pool().query('SELECT hsmp_collection_log_day($1::date)', [brusselsDay(daysBack(back))]);
+    for (const back of backs) if (back !== 250) await logRows(daysBack(back), 3, participant);
+    await logRows(daysBack(250), 1, participant);
+    const expected = (
+      await pool().query<{ id: string }>('SELECT id::text AS id FROM collection_log WHERE participant = $1 ORDER BY id DESC', [participant])
+    ).rows.map((r) => r.id);
+    expect(expected).toHaveLength(37);
+    for (const limit of [4, 100]) {
+      const seen: string[] = [];
+      let next: string | null = null;
+      do {
+        const answer = await service.admin('GET', `/admin/collections?participant=${participant}&limit=${limit}${next ? `&before=${next}` : ''}`);
+        expect(answer.status).toBe(200);
+        const page = answer.json();
+        seen.push(...page.entries.map((e: { id: string }) => e.id));
+        next = page.next;
+      } while (next !== null && seen.length < 100);
+      expect(seen).toEqual(expected);
+    }
+    expect((await service.admin('GET', '/admin/collections?participant=never-asked-on-any-day')).json()).toEqual({ entries: [], next: null });
+  });
+
   itWithServers('DATABASE_URL')('a read slower than its bound answers 503 narrow-the-filter, never 500', async () => {
     // A lock held on the log makes any read of it wait past the bound, which cancels the statement.
     const blocker = new pg.Client({ connectionString: service.env.DATABASE_URL });
