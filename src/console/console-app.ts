@@ -10,6 +10,7 @@ import { CONSOLE_CSS, CONSOLE_ICON, loadConsoleScript } from './assets';
 import { CONSOLE_PREFIX, errorPage, signInPage } from './layout';
 import { blocksPage } from './pages/blocks';
 import { enterprisePage } from './pages/enterprise';
+import { logsPage, sendLogCsv } from './pages/logs';
 import { overviewPage } from './pages/overview';
 import { fromOwnOrigin, securityHeaders } from './security';
 import { ConsoleSessions, csrfTokenMatches, DEFAULT_SESSION_LIFETIME, type SessionLifetime } from './sessions';
@@ -124,6 +125,14 @@ export function createConsole(options: ConsoleOptions): express.Express {
     const asked = typeof req.query.number === 'string' ? req.query.number : undefined;
     const { status, page } = await enterprisePage(pageContext(req, res), options.operations, asked);
     res.status(status).type('html').send(page);
+  });
+  router.get('/logs', async (req, res) => {
+    const { status, page } = await logsPage(pageContext(req, res), options.operations, req.query);
+    res.status(status).type('html').send(page);
+  });
+  router.get('/logs.csv', async (req, res) => {
+    const refused = await sendLogCsv(res, options.operations, req.query, options.logger);
+    if (refused) res.status(refused.status).type('html').send(errorPage(refused.status, refused.message));
   });
   router.post('/sign-out', async (_req, res) => {
     await sessions.signOut(sessionOf(res));

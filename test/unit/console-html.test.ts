@@ -1,7 +1,14 @@
 import { collectionsChart, seriesOf } from '../../src/console/chart';
+import { csvLine } from '../../src/console/csv';
 import { html } from '../../src/console/html';
 
 describe('console markup', () => {
+  it('writes CSV lines by RFC 4180, defusing what a spreadsheet would run as a formula', () => {
+    expect(csvLine([1, 'plain', null, undefined, new Date('2026-12-01T10:00:00Z'), { a: 1 }])).toBe('1,plain,,,2026-12-01T10:00:00.000Z,"{""a"":1}"\r\n');
+    expect(csvLine(['a,b', 'say "hi"', 'two\nlines'])).toBe('"a,b","say ""hi""","two\nlines"\r\n');
+    expect(csvLine(['=HYPERLINK("x")', '+1', '-2', '@SUM(A1)', 'ok=1'])).toBe(`"'=HYPERLINK(""x"")",'+1,'-2,'@SUM(A1),ok=1\r\n`);
+  });
+
   it('escapes every interpolated value unless it is markup built the same way', () => {
     const hostile = `<script>alert("x")</script>' onload='x`;
     expect(html`<td title="${hostile}">${hostile}</td>`.text).toBe(
