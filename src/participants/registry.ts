@@ -310,13 +310,17 @@ export class ParticipantRegistry {
    */
   async keysToPrepare(environment: Environment, after: string, limit: number): Promise<{ keys: MigrationRecord[]; next?: string }> {
     const { rows } = await this.pool.query<{ enterprise_number: string }>(
-      // Walks the enterprise key from the cursor and probes each one's key: the cost of a batch is
-      // its own rows at any size (a join of the two tables cost 725 ms a batch at 2 million).
+      // Walks the enterprise key from the cursor: the cost of a batch is its own rows at any size.
+      // The cursor is repeated inside each NOT EXISTS: PostgreSQL does not carry it across the
+      // join, and its merge anti-join otherwise read both other tables from their start (840 ms a
+      // batch half-way through 2 million enterprises, 0.3 ms with it).
       `SELECT e.enterprise_number FROM enterprise e
         WHERE e.enterprise_number > $2 AND e.status = 'active'
           AND NOT EXISTS (SELECT 1 FROM migration_key k
-                           WHERE k.enterprise_number = e.enterprise_number AND k.environment = $1 AND k.prepared_at IS NOT NULL)
-          AND NOT EXISTS (SELECT 1 FROM participant_migration m WHERE m.enterprise_number = e.enterprise_number AND m.environment = $1)
+                           WHERE k.enterprise_number = e.enterprise_number AND k.enterprise_number > $2 AND k.environment = $1
+                             AND k.prepared_at IS NOT NULL)
+          AND NOT EXISTS (SELECT 1 FROM participant_migration m
+                           WHERE m.enterprise_number = e.enterprise_number AND m.enterprise_number > $2 AND m.environment = $1)
         ORDER BY e.enterprise_number LIMIT $3`,
       [environment, after, limit],
     );
