@@ -39,9 +39,13 @@ export async function* preparedBefore(db: Queryable, environment: Environment, s
   let after = '';
   for (;;) {
     const { rows } = await db.query<{ enterprise_number: string }>(
+      // The cursor on every table: PostgreSQL does not carry it across a join, and its merge joins
+      // otherwise read enterprise and participant_migration from their start on every page (1.1 s
+      // a page half-way through 2 million enterprises, 1.5 ms with it).
       `SELECT k.enterprise_number FROM migration_key k JOIN enterprise e ON e.enterprise_number = k.enterprise_number
-        WHERE k.environment = $1 AND k.prepared_at < $2 AND e.status = 'active' AND k.enterprise_number > $3
-          AND NOT EXISTS (SELECT 1 FROM participant_migration m WHERE m.enterprise_number = k.enterprise_number AND m.environment = $1)
+        WHERE k.environment = $1 AND k.prepared_at < $2 AND e.status = 'active' AND k.enterprise_number > $3 AND e.enterprise_number > $3
+          AND NOT EXISTS (SELECT 1 FROM participant_migration m
+                           WHERE m.enterprise_number = k.enterprise_number AND m.enterprise_number > $3 AND m.environment = $1)
         ORDER BY k.enterprise_number LIMIT $4`,
       [environment, startedAt, after, CANDIDATE_PAGE],
     );
