@@ -63,7 +63,15 @@ export const INPUTS = {
     limit: z.coerce.number().int().min(1).max(1000).default(100),
     before: z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER).optional(),
   }),
-  smlReconcile: z.object({ environment: z.enum(ENVIRONMENTS).optional(), force: z.boolean().default(false), reason }).default({ force: false }),
+  smlReconcile: z
+    .object({
+      environment: z.enum(ENVIRONMENTS).optional(),
+      force: z.boolean().default(false),
+      /** Only the counts: read the listing and judge, change nothing. */
+      dryRun: z.boolean().default(false),
+      reason,
+    })
+    .default({ force: false, dryRun: false }),
   smlPrepare: z
     .object({
       environment: z.enum(ENVIRONMENTS).optional(),

@@ -270,6 +270,40 @@ describe('reconciliation', () => {
     expect(service.devSml.preparedKey('test', `0208:${migrating}`)).toBe(fresh.body.migrationKey);
   });
 
+  it('a dry run (API and --dry-run) reads the listing and counts what a run would do, changing nothing', async () => {
+    const pool = service.database.pool;
+    const state = async () => ({
+      test: await migratedIn('test'),
+      production: await migratedIn('production'),
+      audit: (await pool.query("SELECT count(*)::int AS n FROM audit_log WHERE action LIKE 'sml-reconcile%'")).rows[0].n,
+      runs: (await pool.query('SELECT count(*)::int AS n FROM sml_reconciliation_run')).rows[0].n,
+      last: (await pool.query('SELECT environment, finished_at FROM sml_reconciliation ORDER BY environment')).rows,
+    });
+    const before = await state();
+    service.devSml.fault = 'empty-listing';
+    const refused = (await adminJob(service, 'POST', '/admin/sml/reconcile', { environment: 'test', dryRun: true, reason: 'preview' })).job;
+    expect(refused).toMatchObject({ state: 'succeeded', input: { environments: ['test'], dryRun: true } });
+    const [preview] = refused.result.previews;
+    expect(refused.result.dryRun).toBe(true);
+    expect(preview).toMatchObject({ environment: 'test', listed: 0, refused: true, wouldMark: 0, forced: false });
+    expect(preview.prepared).toBeGreaterThan(0);
+    expect(preview.missing).toBe(preview.prepared);
+    expect(preview.share).toBe(1);
+
+    const forced = (await adminJob(service, 'POST', '/admin/sml/reconcile', { environment: 'test', dryRun: true, force: true })).job;
+    expect(forced.result.previews[0]).toMatchObject({ refused: false, wouldMark: preview.missing, forced: true });
+
+    const cli = await hsmpAdmin(service, ['sml', 'reconcile', '--environment', 'test', '--dry-run', '--reason', 'preview']);
+    expect(cli.code).toBe(0);
+    expect(cli.stdout).toMatch(
+      /^preview of test \(nothing changed\): the SML lists 0 participants \(\d+ pages\); (\d+) of \1 prepared keys no longer listed; a run would be refused \(100\.0 % > HSMP_SML_RECONCILE_MAX_SHARE [\d.]+\) unless forced/,
+    );
+    service.devSml.fault = undefined;
+    const healthy = await hsmpAdmin(service, ['sml', 'reconcile', '--dry-run']);
+    expect(healthy.stdout).toMatch(/^preview of test \(nothing changed\): .* a run would mark \d+ migrated\npreview of production \(nothing changed\)/);
+    expect(await state()).toEqual(before);
+  });
+
   it('an empty listing is refused by the safety valve and changes nothing; --force through the CLI applies it', async () => {
     const before = await migratedIn('test');
     const productionBefore = await migratedIn('production');

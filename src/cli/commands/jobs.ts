@@ -100,6 +100,14 @@ function resultLines(job: JobView): string[] {
           `added ${r.added}, reactivated ${r.reactivated}, deactivated ${r.deactivated}, unchanged ${r.unchanged}`,
       ];
     case 'sml-reconcile':
+      if (r.dryRun)
+        return r.previews.map(
+          (c: any) =>
+            `preview of ${c.environment} (nothing changed): the SML lists ${c.listed} participants (${c.pages} pages); ${c.missing} of ${c.prepared} prepared keys no longer listed; ` +
+            (c.refused
+              ? `a run would be refused (${(100 * c.share).toFixed(1)} % > HSMP_SML_RECONCILE_MAX_SHARE ${c.maxShare}) unless forced`
+              : `a run would mark ${c.wouldMark} migrated`),
+        );
       return r.reconciliations.map(
         (c: any) =>
           `reconciled ${c.environment}: the SML lists ${c.listed} participants (${c.pages} pages); ${c.missing} of ${c.prepared} prepared keys no longer listed, ${c.marked} marked migrated`,

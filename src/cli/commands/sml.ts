@@ -18,13 +18,15 @@ export const registerSmlCommands: RegisterCommands = (program, context) => {
             "Read this SMP's participants from the SML; enterprises with a prepared key that it no longer lists have migrated and become HSMP-013. Prints the counts. Refused, changing nothing, when more than HSMP_SML_RECONCILE_MAX_SHARE of the prepared keys would go, unless --force.",
           )
           .option('--environment <e>', 'only this environment (test or production)', environment)
-          .option('--force', 'mark them even when more than HSMP_SML_RECONCILE_MAX_SHARE of the prepared keys would go'),
+          .option('--force', 'mark them even when more than HSMP_SML_RECONCILE_MAX_SHARE of the prepared keys would go')
+          .option('--dry-run', 'only count: read the listing and print what a run would mark (or that it would be refused), changing nothing'),
       ),
     )
     .action(async (o) => {
       const job = await context.call(ROUTES.smlReconcile.method, pathOf(ROUTES.smlReconcile), {
         environment: o.environment,
         force: Boolean(o.force),
+        dryRun: Boolean(o.dryRun),
         reason: o.reason,
       });
       await runJob(job, o.detach);

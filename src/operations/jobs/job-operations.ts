@@ -122,6 +122,25 @@ export class JobOperations {
 
   async reconcile(input: Inputs['smlReconcile'], operator: string): Promise<JobView> {
     const { sml, environments } = this.smlFor(input.environment);
+    if (input.dryRun) {
+      // A preview takes the reconciliation's slot too: its counts are those of the listing a run would read now.
+      const request = { kind: 'sml-reconcile', operator, reason: input.reason, input: { environments, force: input.force, dryRun: true } } as const;
+      return this.options.jobs.start(request, async (job) => {
+        const previews = [];
+        for (const environment of environments) {
+          previews.push(
+            await sml.reconciliation.preview(environment, {
+              force: input.force,
+              signal: job.signal,
+              onProgress: (progress) => {
+                job.progress({ ...progress, environmentsDone: previews.length, environments: environments.length });
+              },
+            }),
+          );
+        }
+        return { dryRun: true, previews };
+      });
+    }
     return this.options.jobs.start({ kind: 'sml-reconcile', operator, reason: input.reason, input: { environments, force: input.force } }, async (job) => ({
       reconciliations: await this.reconcileEach(sml.reconciliation, environments, { force: input.force, operator, reason: input.reason }, job),
     }));

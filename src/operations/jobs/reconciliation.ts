@@ -31,6 +31,23 @@ export interface ReconcileRun {
   onProgress?: (progress: ReconcileProgress) => void;
 }
 
+/** A reconciliation's counts without its changes: what `run` would mark now, or that it would be refused. */
+export interface ReconcilePreview {
+  environment: Environment;
+  listed: number;
+  pages: number;
+  prepared: number;
+  missing: number;
+  /** The missing, unless the share rule would refuse the run (then 0). */
+  wouldMark: number;
+  refused: boolean;
+  /** The share of prepared keys the window would lose, against maxShare. */
+  share: number;
+  maxShare: number;
+  forced: boolean;
+  window: { hours: number; marked: number };
+}
+
 export interface ReconcileProgress extends ListingProgress {
   environment: Environment;
   phase: 'listing' | 'judging' | 'marking';
@@ -57,7 +74,28 @@ export class Reconciliation {
     return since !== undefined && since < seconds;
   }
 
-  async run(environment: Environment, run: ReconcileRun): Promise<ReconcileSummary> {
+  /**
+   * What a run would do now, changing nothing (no mark, no record, no audit row): the same
+   * listing and the same plan and share rule, with the counts the run would find.
+   */
+  async preview(environment: Environment, run: Omit<ReconcileRun, 'operator' | 'reason' | 'jobId'>): Promise<ReconcilePreview> {
+    const { counts, plan, rule, decision } = await this.judge(environment, run);
+    return {
+      environment,
+      ...counts,
+      prepared: plan.prepared,
+      missing: plan.missing,
+      wouldMark: decision.refused ? 0 : plan.missing,
+      refused: decision.refused,
+      share: decision.share,
+      maxShare: rule.maxShare,
+      forced: run.force,
+      window: { hours: rule.windowHours, marked: decision.windowMarked },
+    };
+  }
+
+  /** The listing (SML) and the plan's judgement of the keys prepared before it began. */
+  private async judge(environment: Environment, run: Pick<ReconcileRun, 'force' | 'signal' | 'onProgress'>) {
     const client = this.clients.get(environment);
     if (!client) throw new Error(`no SML is configured for ${environment}`);
     const pool = this.database.pool;
@@ -83,6 +121,12 @@ export class Reconciliation {
     const rule: ShareRule = { maxShare: this.options.maxShare, windowHours: this.options.windowHours, force: run.force };
     const decision = plan.decide(rule, await markedWithin(pool, environment, rule.windowHours));
     run.signal?.throwIfAborted();
+    return { startedAt, listing, counts, plan, rule, decision, report };
+  }
+
+  async run(environment: Environment, run: ReconcileRun): Promise<ReconcileSummary> {
+    const pool = this.database.pool;
+    const { startedAt, listing, counts, plan, rule, decision, report } = await this.judge(environment, run);
 
     const summary: ReconcileSummary = {
       environment,
