@@ -97,7 +97,7 @@ export class KeyPreparer {
   private readonly recentlyPrepared = new Set<string>();
 
   constructor(
-    private readonly clients: ReadonlyMap<Environment, SmlClient>,
+    private readonly clients: ReadonlyMap<Environment, Pick<SmlClient, 'prepareToMigrate'>>,
     private readonly smpId: string,
     private readonly health: SmlHealth,
   ) {}

@@ -41,18 +41,23 @@ export interface AuthenticatorOptions {
   now?: () => Date;
   /** Told whether each certificate's analysis came from the cache (for metrics). */
   onAnalysisCache?(hit: boolean): void;
+  /** The caches' bounds; the defaults above are what production runs with. */
+  cacheBounds?: { trustedBytes: number; untrustedEntries: number };
 }
 
 export class CertificateAuthenticator {
-  private readonly trusted = new LRUCache<string, Analysis>({
-    maxSize: TRUSTED_CACHE_BYTES,
-    sizeCalculation: (analysis) => (analysis.kind === 'trusted' ? analysis.bytes : 64),
-  });
-  private readonly untrusted = new LRUCache<string, Analysis>({ max: UNTRUSTED_CACHE_ENTRIES });
+  private readonly trusted: LRUCache<string, Analysis>;
+  private readonly untrusted: LRUCache<string, Analysis>;
   private readonly now: () => Date;
 
   constructor(private readonly options: AuthenticatorOptions) {
     this.now = options.now ?? (() => new Date());
+    const bounds = options.cacheBounds ?? { trustedBytes: TRUSTED_CACHE_BYTES, untrustedEntries: UNTRUSTED_CACHE_ENTRIES };
+    this.trusted = new LRUCache({
+      maxSize: bounds.trustedBytes,
+      sizeCalculation: (analysis) => (analysis.kind === 'trusted' ? analysis.bytes : 64),
+    });
+    this.untrusted = new LRUCache({ max: bounds.untrustedEntries });
   }
 
   /**
