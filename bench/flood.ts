@@ -1,4 +1,5 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
@@ -10,12 +11,20 @@ import { freshDatabase, startOperatedServer } from './support';
  * `npm run bench:flood`: the service's memory under a flood of self-made client certificates
  * (each connection a full TLS handshake with a different 40 kB certificate, then one request;
  * OpenSSL here refuses client certificates of 64 kB and more in the handshake),
- * as a hostile client would send them. Reports resident memory before, after, and at peak.
+ * as hostile clients would send them, from 64 loopback addresses. Reports resident memory
+ * before, after, and at peak.
  * HSMP_BENCH_SERVER_ROOT runs another checkout's build (before/after comparisons).
  */
 const COUNT = Number(process.env.FLOOD_COUNT ?? 10_200);
 const PAD = 40 * 1024;
 const PARALLEL = 16;
+/**
+ * Loopback source addresses the connections rotate through (127.0.0.0/8 is all loopback on
+ * Linux): from one address, the flood would measure HSMP_MAX_CONNECTIONS_PER_IP closing it, not
+ * the memory of the handshakes.
+ */
+const SOURCE_ADDRESSES = 64;
+const sourceAddress = (n: number) => `127.0.0.${2 + (n % SOURCE_ADDRESSES)}`;
 
 function rssMb(pid: number): { rss: number; peak: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -23,9 +32,10 @@ function rssMb(pid: number): { rss: number; peak: number } {
   return { rss: Math.round(kb('VmRSS') / 1024), peak: Math.round(kb('VmHWM') / 1024) };
 }
 
-function handshakeAndAsk(port: number, ca: Buffer, cert: string, key: string): Promise<number> {
+function handshakeAndAsk(port: number, ca: Buffer, cert: string, key: string, localAddress: string): Promise<number> {
   return new Promise((resolve) => {
-    const socket = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca, cert, key }, () => {
+    const tcp = net.connect({ host: '127.0.0.1', port, localAddress });
+    const socket = tls.connect({ socket: tcp, servername: 'localhost', ca, cert, key }, () => {
       socket.write('GET /hermes-rw/migrationKey/0200065765 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
     });
     let head = '';
@@ -65,7 +75,8 @@ async function main(): Promise<void> {
       await Promise.all(
         Array.from({ length: PARALLEL }, async () => {
           while (next < certificates.length) {
-            const status = await handshakeAndAsk(server.port, ca, certificates[next++], keyPem);
+            const n = next++;
+            const status = await handshakeAndAsk(server.port, ca, certificates[n], keyPem, sourceAddress(n));
             statuses.set(status, (statuses.get(status) ?? 0) + 1);
           }
         }),
