@@ -60,7 +60,7 @@ async function main(): Promise<void> {
     {
       public: service.publicUrl,
       admin: service.adminUrl,
-      database: service.database.kind,
+      database: service.database.capabilities,
       quotas: config.quota.redisUrl ? 'redis' : 'memory',
       worker: cluster.worker?.id,
     },

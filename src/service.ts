@@ -77,7 +77,7 @@ export async function startService(config: Config, files: DeploymentFiles, { log
     const applied = await migrate(database.pool);
     if (applied.length > 0) logger.info({ applied }, 'database migrations applied');
     const registry = new ParticipantRegistry(database.pool, new KeyCipher(kek.key), {
-      batchesInFlight: database.kind === 'embedded' ? 1 : 2,
+      batchesInFlight: Math.min(2, database.capabilities.poolSize),
       keysPreparedElsewhere: !config.sml.enabled,
       maxPendingRefusals: config.collectionLog.maxPendingRefusals,
       onRefusalsLost: metrics.collectionLogLost,

@@ -68,7 +68,7 @@ export async function importKboDump(database: Database, source: Readable, option
     await client.query('SET LOCAL statement_timeout = 0');
     await client.query('CREATE TEMP TABLE kbo_listed (enterprise_number char(10) NOT NULL) ON COMMIT DROP');
     const dump = kboActiveNumbers();
-    const sink = database.kind === 'postgres' ? copySink(client) : batchSink(client);
+    const sink = database.capabilities.canCopy ? copySink(client) : batchSink(client);
     // The source is not handed to pipeline, so that a refused dump does not destroy the
     // request it came on: the caller can still answer.
     const body = source.pipe(new PassThrough());

@@ -15,10 +15,20 @@ import type { Logger } from '../log';
  */
 export interface Database {
   pool: pg.Pool;
-  kind: 'embedded' | 'postgres';
+  /** What this database can do; callers ask these, never which database it is. */
+  capabilities: DatabaseCapabilities;
   /** A connection for long work (a CBE import) that the hot path's query timeout must not cut. */
   connectForLongWork(): Promise<LongWorkClient>;
   close(): Promise<void>;
+}
+
+export interface DatabaseCapabilities {
+  /** COPY FROM STDIN reaches the database (pglite-socket cannot carry it). */
+  canCopy: boolean;
+  /** Other processes (workers, instances) may use it too; the embedded one belongs to this process. */
+  sharedAcrossProcesses: boolean;
+  /** Connections in the pool: how much work can be in the database at once. */
+  poolSize: number;
 }
 
 export interface LongWorkClient {
@@ -52,11 +62,12 @@ const NETWORK_TIMEOUTS = { ...TIMEOUTS, query_timeout: 5000 };
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
   if (options.databaseUrl) {
     const url = options.databaseUrl;
-    const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 10, ...NETWORK_TIMEOUTS, ...startClean });
+    const poolSize = options.poolSize ?? 10;
+    const pool = new pg.Pool({ connectionString: url, max: poolSize, ...NETWORK_TIMEOUTS, ...startClean });
     watchPool(pool, options.logger);
     return {
       pool,
-      kind: 'postgres',
+      capabilities: { canCopy: true, sharedAcrossProcesses: true, poolSize },
       connectForLongWork: async () => {
         const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: TIMEOUTS.connectionTimeoutMillis });
         client.on('error', (error) => {
@@ -78,7 +89,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   watchPool(pool, options.logger);
   return {
     pool,
-    kind: 'embedded',
+    capabilities: { canCopy: false, sharedAcrossProcesses: false, poolSize: 1 },
     // The embedded database has one connection: long work takes it, and waits no network.
     connectForLongWork: async () => {
       const client = await pool.connect();
