@@ -6,6 +6,7 @@ import type { Database } from '../store/database';
 import { kboActiveNumbers, type DumpCounts } from './dump-reader';
 import { AdminProblem } from '../domain/errors';
 import { recordAudit } from '../store/audit-log';
+import { mergeCbeListing } from '../participants/enterprise-repository';
 
 /**
  * Imports a CBE dump in ONE transaction: the active numbers are staged (COPY on PostgreSQL;
@@ -101,44 +102,9 @@ export async function importKboDump(database: Database, source: Readable, option
   }
 }
 
-/**
- * One statement, one pass over both tables: the full join finds what to add, deactivate and
- * reactivate, and the same statement applies it. The dump reader has refused repeated
- * numbers, and the lock keeps other writers (operators, seeding, a second import) out until
- * commit, so the added numbers cannot collide; the hot path only reads enterprise and is not
- * blocked. The safety valve is judged on what the statement did: refusing rolls it back.
- * Seeded test participants (test_data) are not CBE data: never deactivated, never counted.
- */
-const MERGE = `
-  WITH diff AS MATERIALIZED (
-    SELECT coalesce(l.enterprise_number, e.enterprise_number) AS enterprise_number,
-           CASE WHEN e.enterprise_number IS NULL THEN 'add'
-                WHEN l.enterprise_number IS NULL THEN 'deactivate'
-                ELSE 'reactivate' END AS action
-      FROM kbo_listed l FULL JOIN enterprise e ON e.enterprise_number = l.enterprise_number
-     WHERE e.enterprise_number IS NULL
-        OR (l.enterprise_number IS NULL AND e.status = 'active' AND NOT e.test_data)
-        OR (l.enterprise_number IS NOT NULL AND e.status = 'inactive' AND NOT e.removed_by_operator)
-  ), added AS (
-    INSERT INTO enterprise (enterprise_number, status) SELECT enterprise_number, 'active' FROM diff WHERE action = 'add'
-  ), changed AS (
-    UPDATE enterprise e SET status = CASE d.action WHEN 'deactivate' THEN 'inactive' ELSE 'active' END, updated_at = now()
-      FROM diff d WHERE d.action <> 'add' AND e.enterprise_number = d.enterprise_number
-    RETURNING d.action
-  )
-  SELECT (SELECT count(*) FROM diff WHERE action = 'add') AS added,
-         (SELECT count(*) FROM changed WHERE action = 'deactivate') AS deactivated,
-         (SELECT count(*) FROM changed WHERE action = 'reactivate') AS reactivated,
-         before.active, before.held
-    FROM (SELECT count(*) FILTER (WHERE status = 'active') AS active, count(*) AS held FROM enterprise WHERE NOT test_data) before`;
-
 async function merge(client: pg.ClientBase, counts: DumpCounts, options: ImportOptions): Promise<Omit<ImportSummary, 'seconds' | 'mergeSeconds'>> {
   await client.query('ANALYZE kbo_listed');
-  await client.query('LOCK TABLE enterprise IN SHARE ROW EXCLUSIVE MODE');
-  const result = await client.query<Record<'added' | 'deactivated' | 'reactivated' | 'active' | 'held', string>>(MERGE);
-  const [added, deactivated, reactivated, active, held] = (['added', 'deactivated', 'reactivated', 'active', 'held'] as const).map((k) =>
-    Number(result.rows[0][k]),
-  );
+  const { added, deactivated, reactivated, active, held } = await mergeCbeListing(client);
   if (!options.force && active > 0 && deactivated > options.maxDeactivateShare * active) {
     throw new ImportRefused(deactivated, active, options.maxDeactivateShare);
   }
