@@ -14,6 +14,9 @@ interface Call {
   answer(error?: Error): void;
 }
 
+const alice = belgianParticipant('0200065765');
+const bob = belgianParticipant('0203201340');
+
 function smlClient() {
   const calls: Call[] = [];
   const client = {
@@ -26,11 +29,24 @@ function smlClient() {
         calls.push({ participant, migrationKey, answer });
       }),
   };
-  return { calls, preparer: new KeyPreparer(new Map<Environment, typeof client>([['test', client]]), 'SMP-1', new SmlHealth(createLogger('silent'))) };
+  const preparer = new KeyPreparer(new Map<Environment, typeof client>([['test', client]]), 'SMP-1', new SmlHealth(createLogger('silent')));
+  /** A prepare of `key` that the SML accepts at once; resolves when it has. */
+  const accepted = async (key: string) => {
+    const prepared = preparer.prepare(alice, 'test', key);
+    calls[calls.length - 1].answer();
+    await prepared;
+  };
+  /** Asserts that `send` makes one SML call, which then succeeds. */
+  const sentOnce = async (send: () => Promise<void>) => {
+    const before = calls.length;
+    const sent = send();
+    expect(calls).toHaveLength(before + 1);
+    calls[before].answer();
+    await sent;
+  };
+  return { calls, preparer, accepted, sentOnce };
 }
 
-const alice = belgianParticipant('0200065765');
-const bob = belgianParticipant('0203201340');
 const settled = (promise: Promise<unknown>) =>
   promise.then(
     () => 'prepared',
@@ -55,16 +71,11 @@ describe('key preparer single flight', () => {
   });
 
   it('a key the SML accepted is not sent again by prepare, only by prepareAgain', async () => {
-    const { calls, preparer } = smlClient();
-    const first = preparer.prepare(alice, 'test', 'key-A');
-    calls[0].answer();
-    await first;
+    const { calls, preparer, accepted, sentOnce } = smlClient();
+    await accepted('key-A');
     await preparer.prepare(alice, 'test', 'key-A');
     expect(calls).toHaveLength(1);
-    const again = preparer.prepareAgain(alice, 'test', 'key-A');
-    expect(calls).toHaveLength(2);
-    calls[1].answer();
-    await again;
+    await sentOnce(() => preparer.prepareAgain(alice, 'test', 'key-A'));
   });
 
   it('a failed flight fails every waiter alike and is not remembered: the next prepare calls the SML again', async () => {
@@ -79,17 +90,10 @@ describe('key preparer single flight', () => {
   });
 
   it('remembers the last 10 000 accepted keys: the oldest beyond them is sent again', async () => {
-    const { calls, preparer } = smlClient();
-    for (let i = 0; i <= 10_000; i++) {
-      const prepared = preparer.prepare(alice, 'test', `key-${i}`);
-      calls[calls.length - 1].answer();
-      await prepared;
-    }
+    const { calls, preparer, accepted, sentOnce } = smlClient();
+    for (let i = 0; i <= 10_000; i++) await accepted(`key-${i}`);
     await preparer.prepare(alice, 'test', 'key-10000');
     expect(calls).toHaveLength(10_001);
-    const oldest = preparer.prepare(alice, 'test', 'key-0');
-    expect(calls).toHaveLength(10_002);
-    calls[10_001].answer();
-    await oldest;
+    await sentOnce(() => preparer.prepare(alice, 'test', 'key-0'));
   });
 });
