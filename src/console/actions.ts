@@ -5,6 +5,7 @@ import type { Logger } from '../log';
 import { BadRequest, parseEnterpriseNumber, parseInput, type OperatorService } from '../operations';
 import type { JobOperations } from '../operations/jobs';
 import { link } from './layout';
+import { jobLink } from './pages/data';
 import { enterpriseLink } from './pages/enterprise';
 import { formFields, requireReason, sessionOf } from './request';
 import type { ConsoleSessions } from './sessions';
@@ -17,18 +18,25 @@ import type { ConsoleSessions } from './sessions';
 export function consoleActions(deps: { operations: OperatorService; jobs: JobOperations; sessions: ConsoleSessions; logger: Logger }) {
   const { operations, jobs, sessions } = deps;
 
+  /** What an action did, and where to show it when that is not the page it came from (a job's page). */
+  type Done = string | { text: string; show: string };
+  const outcome = async (req: Request, res: Response, back: (req: Request) => string, run: (req: Request, operator: string) => Promise<Done>) => {
+    const session = sessionOf(res);
+    try {
+      const done = await run(req, session.operator);
+      await sessions.flash(session, { kind: 'ok', text: typeof done === 'string' ? done : done.text });
+      return typeof done === 'string' ? back(req) : done.show;
+    } catch (error) {
+      // Refusals an operator can act on are shown; anything else is a bug for the error page.
+      if (!(error instanceof ServiceError) || (error.status >= 500 && error.status !== 503)) throw error;
+      await sessions.flash(session, { kind: 'error', text: error.message });
+      return back(req);
+    }
+  };
   const action =
-    (back: (req: Request) => string, run: (req: Request, operator: string) => Promise<string>): RequestHandler =>
+    (back: (req: Request) => string, run: (req: Request, operator: string) => Promise<Done>): RequestHandler =>
     async (req: Request, res: Response) => {
-      const session = sessionOf(res);
-      try {
-        await sessions.flash(session, { kind: 'ok', text: await run(req, session.operator) });
-      } catch (error) {
-        // Refusals an operator can act on are shown; anything else is a bug for the error page.
-        if (!(error instanceof ServiceError) || (error.status >= 500 && error.status !== 503)) throw error;
-        await sessions.flash(session, { kind: 'error', text: error.message });
-      }
-      res.redirect(303, back(req));
+      res.redirect(303, await outcome(req, res, back, run));
     };
 
   const reactivate = action(
@@ -101,17 +109,51 @@ export function consoleActions(deps: { operations: OperatorService; jobs: JobOpe
     return `Revoked the key of ${done.enterpriseNumber} in ${environments(done.revoked.map((r) => r.environment))}; a fresh key is prepared.${skipped}`;
   });
 
-  const importDump = action(
-    () => link('/data'),
-    async (req, operator) => {
-      if (!req.is('application/octet-stream')) throw new BadRequest('uploading a dump needs JavaScript in the browser (or use hsmp-admin import)');
-      const query = req.query as Record<string, string | undefined>;
-      const reason = requireReason({ reason: query.reason ?? '' });
-      const job = await jobs.importKbo(req, parseInput('importKbo', { force: query.force ?? 'false', reason }), operator);
-      deps.logger.info({ operator, job: job.id }, 'CBE dump received from the console');
-      return `Received the CBE dump; importing it as job ${job.id}.`;
-    },
-  );
+  /**
+   * The dump arrives from the page's script (XMLHttpRequest), which would follow a redirect
+   * itself (and take the page's one-time message with it): the answer names the page to show in
+   * Location, and the script goes there.
+   */
+  const importDump: RequestHandler = async (req, res) => {
+    const show = await outcome(
+      req,
+      res,
+      () => link('/data'),
+      async (req, operator) => {
+        if (!req.is('application/octet-stream')) throw new BadRequest('uploading a dump needs JavaScript in the browser (or use hsmp-admin import-kbo)');
+        const query = req.query as Record<string, string | undefined>;
+        const reason = requireReason({ reason: query.reason ?? '' });
+        const job = await jobs.importKbo(req, parseInput('importKbo', { force: query.force ?? 'false', reason }), operator);
+        deps.logger.info({ operator, job: job.id }, 'CBE dump received from the console');
+        return { text: `Received the CBE dump; importing it as job ${job.id}.`, show: jobLink(job.id) };
+      },
+    );
+    res.status(201).location(show).end();
+  };
+
+  const dataBack = () => link('/data');
+  const reconcileInput = (req: Request, dryRun: boolean) => {
+    const fields = formFields(req);
+    return parseInput('smlReconcile', { environment: fields.environment, force: fields.force === 'true', dryRun, reason: requireReason(fields) });
+  };
+  const previewReconciliation = action(dataBack, async (req, operator) => {
+    const job = await jobs.reconcile(reconcileInput(req, true), operator);
+    return { text: `Counting what a reconciliation would do, as job ${job.id}; nothing changes.`, show: jobLink(job.id) };
+  });
+  const reconcile = action(dataBack, async (req, operator) => {
+    const job = await jobs.reconcile(reconcileInput(req, false), operator);
+    return { text: `Reconciling as job ${job.id}.`, show: jobLink(job.id) };
+  });
+  const prepare = action(dataBack, async (req, operator) => {
+    const fields = formFields(req);
+    const input = parseInput('smlPrepare', {
+      environment: fields.environment,
+      rate: fields.rate === undefined ? undefined : Number(fields.rate),
+      reason: requireReason(fields),
+    });
+    const job = await jobs.prepare(input, operator);
+    return { text: `Preparing keys as job ${job.id}.`, show: jobLink(job.id) };
+  });
 
   return {
     importDump,
@@ -123,6 +165,9 @@ export function consoleActions(deps: { operations: OperatorService; jobs: JobOpe
       router.post('/enterprise/:number/mark-migrated', markMigrated);
       router.post('/enterprise/:number/restore', restore);
       router.post('/enterprise/:number/revoke-key', revokeKey);
+      router.post('/data/reconcile/preview', previewReconciliation);
+      router.post('/data/reconcile', reconcile);
+      router.post('/data/prepare', prepare);
     },
   };
 }

@@ -4,13 +4,14 @@ import type pg from 'pg';
 import type { AdminOperator } from '../config/config';
 import { ServiceError } from '../domain/errors';
 import type { Logger } from '../log';
-import type { OperatorService } from '../operations';
+import { parseInput, type OperatorService } from '../operations';
 import type { JobOperations } from '../operations/jobs';
 import { CONSOLE_CSS, CONSOLE_ICON, loadConsoleScript } from './assets';
 import { CONSOLE_PREFIX, errorPage, signInPage } from './layout';
 import { blocksPage } from './pages/blocks';
 import { enterprisePage } from './pages/enterprise';
 import { logsPage, sendLogCsv } from './pages/logs';
+import { dataPage, jobPage } from './pages/data';
 import { overviewPage } from './pages/overview';
 import { fromOwnOrigin, securityHeaders } from './security';
 import { ConsoleSessions, csrfTokenMatches, DEFAULT_SESSION_LIFETIME, type SessionLifetime } from './sessions';
@@ -116,7 +117,7 @@ export function createConsole(options: ConsoleOptions): express.Express {
   );
 
   router.get('/', async (req, res) => {
-    res.type('html').send(await overviewPage(pageContext(req, res), options.operations));
+    res.type('html').send(await overviewPage(pageContext(req, res), options.operations, await options.jobs.list(20)));
   });
   router.get('/blocks', async (req, res) => {
     res.type('html').send(await blocksPage(pageContext(req, res), options.operations));
@@ -133,6 +134,13 @@ export function createConsole(options: ConsoleOptions): express.Express {
   router.get('/logs.csv', async (req, res) => {
     const refused = await sendLogCsv(res, options.operations, req.query, options.logger);
     if (refused) res.status(refused.status).type('html').send(errorPage(refused.status, refused.message));
+  });
+  router.get('/data', async (req, res) => {
+    res.type('html').send(await dataPage(pageContext(req, res), options.operations, await options.jobs.list(20)));
+  });
+  router.get('/data/jobs/:id', async (req, res) => {
+    const job = await options.jobs.get(parseInput('jobId', req.params.id), { wait: 0 });
+    res.type('html').send(jobPage(pageContext(req, res), job));
   });
   router.post('/sign-out', async (_req, res) => {
     await sessions.signOut(sessionOf(res));

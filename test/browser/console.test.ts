@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { request } from 'undici';
 import type { Dataset } from '../../src/participants/datasets';
+import { withCheckDigits } from '../../src/participants/participant-id';
 import { KeyCipher } from '../../src/store/key-cipher';
 import { axeViolations, chromiumAvailable, launchChromium } from '../support/browser';
 import { clientAgent, closeAgents } from '../support/pki';
@@ -63,6 +64,15 @@ async function submitWithReason(page: Page, form: string, reason: string): Promi
   await scope.getByRole('button').click();
   await page.waitForLoadState();
   return (await page.locator('.flash').textContent()) ?? '';
+}
+
+/** A job's page reloads itself while the job runs: its state once it ended. */
+async function jobEnded(page: Page): Promise<string> {
+  const state = page.locator('dl.facts strong').filter({ hasText: /^(succeeded|failed|abandoned)$/ });
+  await state.waitFor({ timeout: 60_000 });
+  const ended = (await state.textContent()) ?? '';
+  if (ended !== 'succeeded') throw new Error(`job ${ended}: ${await page.locator('main').innerText()}`);
+  return ended;
 }
 
 const codeOf = (body: string) => /<Code>([^<]+)<\/Code>/.exec(body)?.[1] ?? (body.includes('<MigrationRecord>') ? '200' : body);
@@ -398,9 +408,129 @@ describeInBrowser('operator console', () => {
     expect(badCsv.status()).toBe(400);
   });
 
+  it('uploads a CBE dump with its progress and watches the import job finish', async () => {
+    const numbers = Array.from({ length: 50 }, (_, i) => withCheckDigits(String(2050000 + i).padStart(8, '0')));
+    const dotted = (n: string) => `${n.slice(0, 4)}.${n.slice(4, 7)}.${n.slice(7)}`;
+    const dump = [
+      '"EnterpriseNumber","Status","JuridicalSituation","TypeOfEnterprise","JuridicalForm","JuridicalFormCAC","StartDate"',
+      ...numbers.map((n) => `"${dotted(n)}","AC","000","2","014","","09-08-1960"`),
+    ].join('\r\n');
+    const page = await signedIn();
+    await page.getByRole('navigation').getByRole('link', { name: 'Data and SML' }).click();
+    await page.waitForURL(consoleUrl('/data'));
+    const form = page.getByRole('form', { name: 'Import a CBE dump' });
+    await form.getByLabel("The CBE open-data dump's enterprise.csv").setInputFiles({ name: 'enterprise.csv', mimeType: 'text/csv', buffer: Buffer.from(dump) });
+    await form.getByLabel('Reason (for the audit log)').fill('CBE dump of December');
+    await form.getByRole('button', { name: 'Upload and import' }).click();
+    // The script sends the file and then shows the job's page, which reloads until the job ends.
+    await page.waitForURL(/\/console\/data\/jobs\/\d+$/, { timeout: 60_000 });
+    await expect(page.locator('.flash').textContent()).resolves.toMatch(/^Received the CBE dump; importing it as job \d+\.$/);
+    await expect(jobEnded(page)).resolves.toBe('succeeded');
+    await expect(page.getByRole('status').last().textContent()).resolves.toBe('50 rows: added 50, reactivated 0, deactivated 0, unchanged 0');
+    const id = /\/jobs\/(\d+)$/.exec(page.url())?.[1];
+    expect((await service.admin('GET', `/admin/jobs/${id}`)).json()).toMatchObject({
+      kind: 'import-kbo',
+      state: 'succeeded',
+      operator: TEST_OPERATOR,
+      reason: 'CBE dump of December',
+    });
+    expect((await service.admin('GET', `/admin/enterprises/${numbers[7]}`)).json()).toMatchObject({ status: 'active', testData: false });
+    await page.getByRole('link', { name: 'Back to Data and SML' }).click();
+    await expect(page.getByRole('row', { name: new RegExp(`Job ${id} `) }).textContent()).resolves.toContain('CBE import');
+  }, 180_000);
+
+  it('previews a reconciliation (counts, nothing changed), then runs it from the preview; prepares keys in bulk', async () => {
+    const page = await signedIn();
+    await page.goto(consoleUrl('/data'));
+    const before = (await service.admin('GET', '/admin/audit?limit=1000')).json().entries.filter((e: any) => e.action.startsWith('sml-reconcile')).length;
+    const preview = page.getByRole('form', { name: 'Preview a reconciliation' });
+    await preview.getByLabel('Environment').selectOption('test');
+    await preview.getByLabel('Reason (for the audit log)').fill('monthly check');
+    await preview.getByRole('button', { name: 'Preview the counts' }).click();
+    await page.waitForURL(/\/console\/data\/jobs\/\d+$/);
+    await expect(jobEnded(page)).resolves.toBe('succeeded');
+    const counts = page.getByRole('table', { name: /What a reconciliation would do now/ });
+    const row = await counts
+      .getByRole('row', { name: /^test / })
+      .locator('td')
+      .allTextContents();
+    const previewJob = (await service.admin('GET', `/admin/jobs/${/\/jobs\/(\d+)$/.exec(page.url())?.[1]}`)).json();
+    const [counted] = previewJob.result.previews;
+    expect(previewJob.input).toMatchObject({ dryRun: true, environments: ['test'] });
+    expect(row.slice(0, 6)).toEqual([
+      'test',
+      String(counted.listed),
+      String(counted.pages),
+      String(counted.prepared),
+      String(counted.missing),
+      String(counted.wouldMark),
+    ]);
+    expect(counted.prepared).toBeGreaterThan(0);
+    const afterPreview = (await service.admin('GET', '/admin/audit?limit=1000')).json().entries.filter((e: any) => e.action.startsWith('sml-reconcile')).length;
+    expect(afterPreview).toBe(before);
+
+    const confirm = page.getByRole('form', { name: 'Run it' });
+    await confirm.getByLabel('Reason (for the audit log)').fill('monthly check, confirmed');
+    await confirm.getByRole('button', { name: 'Reconcile test' }).click();
+    await page.waitForURL((url) => /\/data\/jobs\/\d+$/.test(url.pathname) && !url.pathname.endsWith(`/${previewJob.id}`));
+    await expect(jobEnded(page)).resolves.toBe('succeeded');
+    await expect(page.getByRole('status').last().textContent()).resolves.toMatch(/^test: \d+ of \d+ prepared keys no longer listed, \d+ marked migrated$/);
+    const audit = (await service.admin('GET', '/admin/audit?limit=1000')).json();
+    expect(audit.entries.find((e: any) => e.action === 'sml-reconcile')).toMatchObject({
+      operator: TEST_OPERATOR,
+      target: 'test',
+      reason: 'monthly check, confirmed',
+    });
+
+    await page.goto(consoleUrl('/data'));
+    const prepare = page.getByRole('form', { name: 'Prepare keys in bulk' });
+    await prepare.getByLabel('Environment').selectOption('production');
+    await prepare.getByLabel('SML calls per second').fill('1000');
+    await prepare.getByLabel('Reason (for the audit log)').fill('keys before the go-live');
+    await prepare.getByRole('button', { name: 'Start the preparation' }).click();
+    await page.waitForURL(/\/console\/data\/jobs\/\d+$/);
+    await expect(jobEnded(page)).resolves.toBe('succeeded');
+    await expect(page.getByRole('status').last().textContent()).resolves.toMatch(/^production: \d+ prepared, 0 not this SMP's, in [\d.]+ s$/);
+  }, 180_000);
+
+  it('Overview shows the jobs running', async () => {
+    // A job held running: an import whose upload has begun and not ended (the slot is claimed first).
+    const page = await signedIn();
+    const csrf = await page.locator('input[name=_csrf]').first().inputValue();
+    const cookie = (await page.context().cookies()).map((c) => `${c.name}=${c.value}`).join('; ');
+    const upload = http.request(consoleUrl('/data/import?reason=held+open'), {
+      method: 'POST',
+      headers: { 'content-type': 'application/octet-stream', origin: service.adminUrl, 'x-csrf-token': csrf, cookie, 'transfer-encoding': 'chunked' },
+    });
+    upload.on('error', () => undefined);
+    upload.write('"EnterpriseNumber","Status"');
+    try {
+      await page.waitForFunction(async () => (await (await fetch('/console/')).text()).includes('receiving the dump'), undefined, {
+        timeout: 30_000,
+        polling: 500,
+      });
+      await page.goto(consoleUrl('/'));
+      const running = page.locator('section', { has: page.getByRole('heading', { name: 'Jobs running' }) });
+      await expect(running.textContent()).resolves.toMatch(/Job \d+\s*CBE import\s*running\s*tester/);
+    } finally {
+      upload.destroy();
+    }
+    await page.waitForFunction(async () => (await (await fetch('/console/')).text()).includes('None running.'), undefined, { timeout: 30_000, polling: 500 });
+  }, 180_000);
+
   it('every page: no serious accessibility violation (axe-core), nothing from elsewhere, no CSP breach', async () => {
     const page = await signedIn();
-    for (const path of ['/', '/blocks', '/enterprise', `/enterprise?number=${data[1][3]}`, '/logs', `/logs?log=audit&operator=${TEST_OPERATOR}`]) {
+    const lastJob = (await service.admin('GET', '/admin/jobs?limit=1')).json().jobs[0].id;
+    for (const path of [
+      '/',
+      '/blocks',
+      '/enterprise',
+      `/enterprise?number=${data[1][3]}`,
+      '/logs',
+      `/logs?log=audit&operator=${TEST_OPERATOR}`,
+      '/data',
+      `/data/jobs/${lastJob}`,
+    ]) {
       await page.goto(consoleUrl(path));
       const response = await request(consoleUrl(path), { headers: { cookie: (await page.context().cookies()).map((c) => `${c.name}=${c.value}`).join('; ') } });
       expect(response.headers['content-security-policy']).toContain("frame-ancestors 'none'");
@@ -426,6 +556,9 @@ describeInBrowser('operator console', () => {
       `/enterprise/${number}/mark-migrated`,
       `/enterprise/${number}/restore`,
       `/enterprise/${number}/revoke-key`,
+      '/data/reconcile/preview',
+      '/data/reconcile',
+      '/data/prepare',
     ];
     const pattern = (path: string) => new RegExp(`^${path.replace(number, '\\d{10}').replace(/\/1\//, '/\\d+/')}$`);
     // Every form the browser was served posts to one of them (or signs out/in).

@@ -30,8 +30,8 @@ function enhanceUpload(form: HTMLFormElement): void {
       status.textContent = e.loaded < e.total ? `Uploaded ${Math.floor((100 * e.loaded) / e.total)} %` : 'Uploaded; importing…';
     });
     const finish = () => {
-      // The server put the outcome in the session's message; the page shows it.
-      window.location.assign(form.dataset.after ?? window.location.href);
+      // The server put the outcome in the session's message, and names the page that shows it.
+      window.location.assign(request.getResponseHeader('Location') ?? form.dataset.after ?? window.location.href);
     };
     request.addEventListener('load', finish);
     request.addEventListener('error', () => {

@@ -2,7 +2,9 @@ import { ServiceError } from '../../domain/errors';
 import { parseInput, type OperatorService } from '../../operations';
 import { collectionsChart } from '../chart';
 import { dataTable, html, type Html } from '../html';
+import type { JobView } from '../../operations/jobs';
 import { link, signedInPage, when, type PageContext } from '../layout';
+import { jobsTable } from './data';
 
 /** Users and addresses shown on the Overview, busiest first. */
 const BUSIEST = 20;
@@ -12,7 +14,7 @@ type Blocks = Awaited<ReturnType<OperatorService['blocks']>>;
 type SmlStatus = Awaited<ReturnType<OperatorService['smlStatus']>>;
 
 /** Gathers the Overview (SPEC §4.1) from the operator use cases. */
-export async function overviewPage(ctx: PageContext, operations: OperatorService): Promise<string> {
+export async function overviewPage(ctx: PageContext, operations: OperatorService, jobs: readonly JobView[]): Promise<string> {
   const [usage, perHour, blocks, sml] = await Promise.all([
     operations.usage(parseInput('usage', { limit: BUSIEST })),
     // A chart too slow to read (503) leaves the rest of the Overview standing.
@@ -38,6 +40,15 @@ export async function overviewPage(ctx: PageContext, operations: OperatorService
     <section aria-labelledby="sml-h">
       <h2 id="sml-h">SML</h2>
       ${smlTable(sml)}
+    </section>
+    <section aria-labelledby="running-h">
+      <h2 id="running-h">Jobs running</h2>
+      ${jobsTable(
+        jobs.filter((job) => job.state === 'running'),
+        'Imports, reconciliations and preparations running now',
+        'None running.',
+      )}
+      <p><a href="${link('/data')}">Recent jobs on Data and SML</a></p>
     </section>`;
   return signedInPage(ctx, 'Overview', content);
 }
