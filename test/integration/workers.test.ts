@@ -15,7 +15,7 @@ describe('cluster workers', () => {
   itWithServers('DATABASE_URL', 'REDIS_URL')('two workers answer on one port, and SIGTERM stops them all', async () => {
     const work = mkdtempSync(path.join(os.tmpdir(), 'hsmp-workers-'));
     const database = await freshDatabase(process.env.DATABASE_URL!, `hsmp_workers_${randomBytes(4).toString('hex')}`);
-    const [port, adminPort, revocationPort] = await freePorts(3);
+    const [port, adminPort, revocationPort, devSmlPort] = await freePorts(4);
     try {
       const server = await startServerProcess(
         {
@@ -23,6 +23,8 @@ describe('cluster workers', () => {
           HSMP_PORT: String(port),
           HSMP_ADMIN_PORT: String(adminPort),
           HSMP_DEV_REVOCATION_PORT: String(revocationPort),
+          // Not the default 8890: another run on this machine may hold it (it met EADDRINUSE).
+          HSMP_DEV_SML_PORT: String(devSmlPort),
           HSMP_DEV_PKI_DIR: path.join(work, 'pki'),
           HSMP_DATA_DIR: path.join(work, 'data'),
           HSMP_WORKERS: '2',
