@@ -20,23 +20,24 @@ export function consoleActions(deps: { operations: OperatorService; jobs: JobOpe
 
   /** What an action did, and where to show it when that is not the page it came from (a job's page). */
   type Done = string | { text: string; show: string };
+  /** Runs the change; the page that shows its outcome, and the status of a refusal (undefined when done). */
   const outcome = async (req: Request, res: Response, back: (req: Request) => string, run: (req: Request, operator: string) => Promise<Done>) => {
     const session = sessionOf(res);
     try {
       const done = await run(req, session.operator);
       await sessions.flash(session, { kind: 'ok', text: typeof done === 'string' ? done : done.text });
-      return typeof done === 'string' ? back(req) : done.show;
+      return { show: typeof done === 'string' ? back(req) : done.show, refused: undefined };
     } catch (error) {
       // Refusals an operator can act on are shown; anything else is a bug for the error page.
       if (!(error instanceof ServiceError) || (error.status >= 500 && error.status !== 503)) throw error;
       await sessions.flash(session, { kind: 'error', text: error.message });
-      return back(req);
+      return { show: back(req), refused: error.status };
     }
   };
   const action =
     (back: (req: Request) => string, run: (req: Request, operator: string) => Promise<Done>): RequestHandler =>
     async (req: Request, res: Response) => {
-      res.redirect(303, await outcome(req, res, back, run));
+      res.redirect(303, (await outcome(req, res, back, run)).show);
     };
 
   const reactivate = action(
@@ -115,7 +116,7 @@ export function consoleActions(deps: { operations: OperatorService; jobs: JobOpe
    * Location, and the script goes there.
    */
   const importDump: RequestHandler = async (req, res) => {
-    const show = await outcome(
+    const { show, refused } = await outcome(
       req,
       res,
       () => link('/data'),
@@ -128,7 +129,10 @@ export function consoleActions(deps: { operations: OperatorService; jobs: JobOpe
         return { text: `Received the CBE dump; importing it as job ${job.id}.`, show: jobLink(job.id) };
       },
     );
-    res.status(201).location(show).end();
+    res
+      .status(refused ?? 201)
+      .location(show)
+      .end();
   };
 
   const dataBack = () => link('/data');
