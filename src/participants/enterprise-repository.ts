@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { ENVIRONMENTS, type Environment } from '../domain/environment';
 import { DATASET_TYPES, SEEDED_AS, type Dataset } from './datasets';
 import { clearMigrations, markMigrated, migrationsOf } from './participant-migrations';
+import { forgetSpentKeys } from './registry';
 
 /**
  * The enterprise table as operators and seeding change it (the hot path reads it in SQL
@@ -53,8 +54,14 @@ export function restoreEnterprise(
       await client.query("UPDATE enterprise SET status = 'active', removed_by_operator = false, updated_at = now() WHERE enterprise_number = $1", [
         enterpriseNumber,
       ]);
-    await clearMigrations(client, [enterpriseNumber], environments);
+    await liftMigrations(client, [enterpriseNumber], environments);
   });
+}
+
+/** Hsmp's again in these environments: the spent keys forgotten first, then the migrations lifted. */
+async function liftMigrations(client: pg.ClientBase, numbers: string[], environments: Environment[]): Promise<void> {
+  await forgetSpentKeys(client, numbers, environments);
+  await clearMigrations(client, numbers, environments);
 }
 
 /** Locks the enterprise row (operators serialise on it), applies the change, says before and after. */
@@ -99,7 +106,7 @@ export async function seedDatasets(client: pg.ClientBase, datasets: Dataset[], s
     const numbers = datasets.flatMap((d) => d[type]);
     await upsertEnterprises(client, numbers, seededAs === 'inactive' ? 'inactive' : 'active');
     if (seededAs === 'migrated') await markMigrated(client, numbers, servedEnvironments, 'seed');
-    else await clearMigrations(client, numbers, [...ENVIRONMENTS]);
+    else await liftMigrations(client, numbers, [...ENVIRONMENTS]);
   }
   return datasets.length;
 }

@@ -48,21 +48,15 @@ export async function markMigratedByReconciliation(client: pg.ClientBase, enviro
 }
 
 /**
- * Lifts the migration of these enterprises in these environments. The key the new SMP used
- * there is spent: it is forgotten, so the next collection gets a fresh key (and the SML a fresh
- * PrepareToMigrate), never the spent one. Returns how many migrations were lifted.
+ * Lifts the migration of these enterprises in these environments; the caller forgets their spent
+ * keys first (`forgetSpentKeys`). Returns how many migrations were lifted.
  */
 export async function clearMigrations(client: pg.ClientBase, numbers: string[], environments: Environment[]): Promise<number> {
   if (numbers.length === 0 || environments.length === 0) return 0;
-  const { rowCount } = await client.query(
-    `WITH lifted AS (
-       DELETE FROM participant_migration WHERE enterprise_number = ANY($1::char(10)[]) AND environment = ANY($2::text[])
-       RETURNING enterprise_number, environment)
-     , spent AS (
-       DELETE FROM migration_key k USING lifted l WHERE k.enterprise_number = l.enterprise_number AND k.environment = l.environment)
-     SELECT 1 FROM lifted`,
-    [numbers, environments],
-  );
+  const { rowCount } = await client.query('DELETE FROM participant_migration WHERE enterprise_number = ANY($1::char(10)[]) AND environment = ANY($2::text[])', [
+    numbers,
+    environments,
+  ]);
   return rowCount ?? 0;
 }
 

@@ -19,6 +19,23 @@ interface Collection {
   context: CollectionContext;
 }
 
+/**
+ * Forgets the keys of these enterprises in the environments where they are migrated: the new SMP
+ * used them, so once the migration is lifted the next collection must get a fresh key (and the SML
+ * a fresh PrepareToMigrate), never the spent one. Run it before the migration is lifted: while the
+ * participant is still migrated it answers 013 and no key is missed, so the two statements need no
+ * transaction around them (the demo seeding runs without one).
+ */
+export async function forgetSpentKeys(client: pg.ClientBase, numbers: string[], environments: Environment[]): Promise<void> {
+  if (numbers.length === 0 || environments.length === 0) return;
+  await client.query(
+    `DELETE FROM migration_key k USING participant_migration m
+      WHERE m.enterprise_number = ANY($1::char(10)[]) AND m.environment = ANY($2::text[])
+        AND k.enterprise_number = m.enterprise_number AND k.environment = m.environment`,
+    [numbers, environments],
+  );
+}
+
 type CollectedRow = { outcome: string; key_ciphertext: Buffer | null; prepared: boolean; handed_out_at: Date | null };
 
 /** A participant's key as operators see it: never the key. */
