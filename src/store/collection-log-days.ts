@@ -33,9 +33,15 @@ export interface LogDayIds {
 
 /** The day partitions, newest first, and the highest id waiting in the default partition (normally none). */
 export async function listLogDays(client: pg.ClientBase): Promise<{ days: LogDay[]; defaultMaxId: string | null }> {
+  // From pg_inherits by parent, each name from its oid: the collection_log_days view starts from
+  // pg_class by name, which the planner (with pg_class statistics from before the partitions
+  // existed) joined row by row to all of pg_inherits: 94 ms a read for a year, 5 ms this way.
   const { rows } = await client.query<{ oid: string; partition: string; starts_at: Date; ends_at: Date }>(
-    `SELECT to_regclass(partition)::oid::text AS oid, partition, day::timestamp AT TIME ZONE 'Europe/Brussels' AS starts_at, ends_at
-       FROM collection_log_days ORDER BY day DESC`,
+    `SELECT oid, partition, to_date(substr(partition, 16), 'YYYYMMDD')::timestamp AT TIME ZONE 'Europe/Brussels' AS starts_at,
+            (to_date(substr(partition, 16), 'YYYYMMDD') + 1)::timestamp AT TIME ZONE 'Europe/Brussels' AS ends_at
+       FROM (SELECT inhrelid::text AS oid, inhrelid::regclass::text AS partition FROM pg_inherits WHERE inhparent = 'collection_log'::regclass) p
+      WHERE partition ~ '^collection_log_[0-9]{8}$'
+      ORDER BY partition DESC`,
   );
   const { rows: stray } = await client.query<{ max: string | null }>('SELECT max(id)::text AS max FROM collection_log_default');
   return { days: rows.map((r) => ({ oid: r.oid, partition: r.partition, startsAt: r.starts_at, endsAt: r.ends_at })), defaultMaxId: stray[0].max };
