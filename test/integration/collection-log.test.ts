@@ -36,12 +36,18 @@ describe('collection log', () => {
       service.get('/hermes-rw/migrationKey/0200065765?environment=te%00st'),
     ]);
     expect(answers.map((a) => a.status).sort()).toEqual([...Array(59).fill(404), 400].sort());
-    await until(async () => (await logged(service, 'garbage-%')).length === 58);
-    expect(await logged(service, 'nul%')).toEqual([{ participant: 'nul\\u0000here', environment: 'test', outcome: 'HSMP-001' }]);
-    const environments = (await service.database.pool.query("SELECT environment FROM collection_log WHERE outcome = 'HSMP-010'")).rows.map(
-      (r) => r.environment,
+    // Refusals are written after the answer, in batches: wait for all 60 rows, not only the garbage ones.
+    const environmentsRefused = async () =>
+      (await service.database.pool.query<{ environment: string }>("SELECT environment FROM collection_log WHERE outcome = 'HSMP-010'")).rows.map(
+        (r) => r.environment,
+      );
+    await until(
+      async () =>
+        (await logged(service, 'garbage-%')).length === 58 &&
+        (await logged(service, 'nul%')).length === 1 &&
+        (await environmentsRefused()).includes('te\\u0000st'),
     );
-    expect(environments).toContain('te\\u0000st');
+    expect(await logged(service, 'nul%')).toEqual([{ participant: 'nul\\u0000here', environment: 'test', outcome: 'HSMP-001' }]);
   });
 
   it('a batch PostgreSQL refuses is written row by row: only the bad row is lost, and counted', async () => {
