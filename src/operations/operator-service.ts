@@ -139,20 +139,16 @@ export class OperatorService {
    */
   async usage(input: Inputs['usage']) {
     const day = input.day ?? brusselsDay(this.options.now());
-    const usage = await this.options.counters.usage(day);
+    const usage = await this.options.counters.usage(day, { limit: input.limit, offset: input.offset });
     const { limits } = this.options;
-    const busiestFirst = <T extends { count: number }>(entries: T[]) =>
-      entries.sort((a, b) => b.count - a.count).slice(input.offset, input.offset + input.limit);
-    const users = Object.entries(usage.users);
-    const ips = Object.entries(usage.ips);
     const end = input.offset + input.limit;
     return {
       day,
       global: { count: usage.global, limit: limits.globalDaily },
-      totals: { users: users.length, ips: ips.length },
-      users: busiestFirst(users.map(([subject, count]) => ({ ...parseUserSubject(subject), count }))),
-      ips: busiestFirst(ips.map(([address, count]) => ({ address, count, limit: limits.ipDaily }))),
-      next: end < Math.max(users.length, ips.length) ? end : null,
+      totals: usage.totals,
+      users: usage.users.map(({ subject, count }) => ({ ...parseUserSubject(subject), count })),
+      ips: usage.ips.map(({ subject, count }) => ({ address: subject, count, limit: limits.ipDaily })),
+      next: end < Math.max(usage.totals.users, usage.totals.ips) ? end : null,
     };
   }
 

@@ -24,6 +24,30 @@ export interface DayUsage {
   global: number;
 }
 
+/** Which slice of a day's busiest users and addresses to read: `limit` of each, from `offset`. */
+export interface UsagePage {
+  limit: number;
+  offset: number;
+}
+
+export interface SubjectCount {
+  subject: string;
+  count: number;
+}
+
+/**
+ * A day's usage as an operator reads it: the global count, how many users and addresses were
+ * counted, and one page of each, busiest first (ties in descending subject order, as Redis
+ * ranks them). Its cost does not grow with the number of subjects: a day under attack counts
+ * tens of thousands of addresses.
+ */
+export interface DayUsagePage {
+  global: number;
+  totals: { users: number; ips: number };
+  users: SubjectCount[];
+  ips: SubjectCount[];
+}
+
 /**
  * A day's counts as the durable collection log tells them: what a store that lost its
  * counters (Redis restarted or flushed, the process restarted) starts the day again from.
@@ -40,7 +64,8 @@ export interface DailyCounters {
   release(day: string, keys: CounterKeys): Promise<void>;
   /** Forgets a counter of `day` (an operator reactivated its subject). */
   reset(day: string, kind: CounterKind, subject: string): Promise<void>;
-  usage(day: string): Promise<DayUsage>;
+  /** One page of the day's usage, busiest first (see `DayUsagePage`). */
+  usage(day: string, page: UsagePage): Promise<DayUsagePage>;
   ready(): Promise<void>;
   close(): Promise<void>;
 }

@@ -1,5 +1,5 @@
 import { dependencyUnavailable } from '../domain/errors';
-import type { CounterKeys, CounterKind, Counts, DailyCounters, DayUsage, DayUsageSource } from './counters';
+import type { CounterKeys, CounterKind, Counts, DailyCounters, DayUsagePage, DayUsageSource, SubjectCount, UsagePage } from './counters';
 
 /**
  * Counters in this process: atomic because JavaScript runs one increment at a time. One
@@ -41,15 +41,19 @@ export class MemoryCounters implements DailyCounters {
     this.days.get(day)?.delete(`${kind}|${kind === 'global' ? '*' : subject}`);
   }
 
-  async usage(day: string): Promise<DayUsage> {
-    const usage: DayUsage = { users: {}, ips: {}, global: 0 };
-    for (const [key, n] of this.days.get(day) ?? []) {
+  /** Sorts the whole day per read: one instance counts few enough subjects for that. */
+  async usage(day: string, page: UsagePage): Promise<DayUsagePage> {
+    const users: SubjectCount[] = [];
+    const ips: SubjectCount[] = [];
+    let global = 0;
+    for (const [key, count] of this.days.get(day) ?? []) {
       const [kind, subject] = splitOnce(key, '|');
-      if (kind === 'user') usage.users[subject] = n;
-      else if (kind === 'ip') usage.ips[subject] = n;
-      else usage.global = n;
+      if (kind === 'user') users.push({ subject, count });
+      else if (kind === 'ip') ips.push({ subject, count });
+      else global = count;
     }
-    return usage;
+    const pageOf = (counts: SubjectCount[]) => counts.sort(busiestFirst).slice(page.offset, page.offset + page.limit);
+    return { global, totals: { users: users.length, ips: ips.length }, users: pageOf(users), ips: pageOf(ips) };
   }
 
   private rebuild(day: string, source: DayUsageSource): Promise<void> {
@@ -89,7 +93,13 @@ export class MemoryCounters implements DailyCounters {
   }
 }
 
-export function splitOnce(text: string, separator: string): [string, string] {
+/** Redis's order for a sorted set read with ZREVRANGE: score descending, then member descending. */
+function busiestFirst(a: SubjectCount, b: SubjectCount): number {
+  if (a.count !== b.count) return b.count - a.count;
+  return a.subject < b.subject ? 1 : a.subject > b.subject ? -1 : 0;
+}
+
+function splitOnce(text: string, separator: string): [string, string] {
   const at = text.indexOf(separator);
   return at < 0 ? [text, ''] : [text.slice(0, at), text.slice(at + separator.length)];
 }

@@ -19,6 +19,8 @@ interface Store {
 const NO_USAGE: DayUsage = { users: {}, ips: {}, global: 0 };
 const DAY = '2026-12-01';
 const keysOf = (n: number) => ({ user: `test:PBE00000${n}`, ip: `192.0.2.${n}` });
+const ALL = { limit: 1000, offset: 0 };
+const counted = (subject: string, count: number) => ({ subject, count });
 
 async function memoryStore(usageFromLog: DayUsageSource): Promise<Store> {
   const counters = new MemoryCounters(usageFromLog);
@@ -66,7 +68,12 @@ describe.each(stores)('%s counters', (_name, open, describeStore) => {
       expect(await counters.increment(DAY, keysOf(1))).toEqual({ user: 1, ip: 1, global: 1 });
       expect(await counters.increment(DAY, { user: keysOf(1).user, ip: keysOf(2).ip })).toEqual({ user: 2, ip: 1, global: 2 });
       expect(await counters.increment('2026-12-02', keysOf(1))).toEqual({ user: 1, ip: 1, global: 1 });
-      expect(await counters.usage(DAY)).toEqual({ users: { [keysOf(1).user]: 2 }, ips: { [keysOf(1).ip]: 1, [keysOf(2).ip]: 1 }, global: 2 });
+      expect(await counters.usage(DAY, ALL)).toEqual({
+        global: 2,
+        totals: { users: 1, ips: 2 },
+        users: [counted(keysOf(1).user, 2)],
+        ips: [counted(keysOf(2).ip, 1), counted(keysOf(1).ip, 1)],
+      });
     });
 
     it('gives each of many concurrent queries its own count', async () => {
@@ -81,7 +88,12 @@ describe.each(stores)('%s counters', (_name, open, describeStore) => {
       await counters.increment(DAY, keysOf(1));
       await counters.increment(DAY, keysOf(1));
       await counters.release(DAY, keysOf(1));
-      expect(await counters.usage(DAY)).toEqual({ users: { [keysOf(1).user]: 1 }, ips: { [keysOf(1).ip]: 1 }, global: 1 });
+      expect(await counters.usage(DAY, ALL)).toEqual({
+        global: 1,
+        totals: { users: 1, ips: 1 },
+        users: [counted(keysOf(1).user, 1)],
+        ips: [counted(keysOf(1).ip, 1)],
+      });
       await counters.reset(DAY, 'user', keysOf(1).user);
       await counters.release(DAY, keysOf(1));
       await counters.release(DAY, keysOf(1));
@@ -97,6 +109,41 @@ describe.each(stores)('%s counters', (_name, open, describeStore) => {
       expect(await counters.increment(DAY, keysOf(1))).toEqual({ user: 2, ip: 1, global: 1 });
     });
 
+    it('reads usage a page at a time, busiest first, ties in descending subject order, totals over the whole day', async () => {
+      const counters = await store();
+      // Subject n counted n % 4 + 1 times: 1..9 give counts 2,3,4,1,2,3,4,1,2.
+      for (let n = 1; n <= 9; n++) for (let i = 0; i <= n % 4; i++) await counters.increment(DAY, keysOf(n));
+      const first = await counters.usage(DAY, { limit: 4, offset: 0 });
+      expect(first.global).toBe(22);
+      expect(first.totals).toEqual({ users: 9, ips: 9 });
+      expect(first.ips).toEqual([counted(keysOf(7).ip, 4), counted(keysOf(3).ip, 4), counted(keysOf(6).ip, 3), counted(keysOf(2).ip, 3)]);
+      expect(first.users.map((u) => u.subject)).toEqual([7, 3, 6, 2].map((n) => keysOf(n).user));
+      const second = await counters.usage(DAY, { limit: 4, offset: 4 });
+      expect(second.ips).toEqual([counted(keysOf(9).ip, 2), counted(keysOf(5).ip, 2), counted(keysOf(1).ip, 2), counted(keysOf(8).ip, 1)]);
+      const last = await counters.usage(DAY, { limit: 4, offset: 8 });
+      expect(last.ips).toEqual([counted(keysOf(4).ip, 1)]);
+      expect(last.totals).toEqual({ users: 9, ips: 9 });
+      expect(await counters.usage(DAY, { limit: 4, offset: 20 })).toEqual({ global: 22, totals: { users: 9, ips: 9 }, users: [], ips: [] });
+      expect(await counters.usage('2026-12-03', ALL)).toEqual({ global: 0, totals: { users: 0, ips: 0 }, users: [], ips: [] });
+    });
+
+    it('reflects a release and a reset in the ranking', async () => {
+      const counters = await store();
+      for (let i = 0; i < 3; i++) await counters.increment(DAY, keysOf(1));
+      for (let i = 0; i < 2; i++) await counters.increment(DAY, keysOf(2));
+      await counters.release(DAY, keysOf(1));
+      await counters.release(DAY, keysOf(1));
+      expect((await counters.usage(DAY, { limit: 1, offset: 0 })).ips).toEqual([counted(keysOf(2).ip, 2)]);
+      await counters.reset(DAY, 'ip', keysOf(2).ip);
+      await counters.reset(DAY, 'user', keysOf(1).user);
+      const usage = await counters.usage(DAY, ALL);
+      expect(usage.ips).toEqual([counted(keysOf(1).ip, 1)]);
+      expect(usage.users).toEqual([counted(keysOf(2).user, 2)]);
+      expect(usage.totals).toEqual({ users: 1, ips: 1 });
+      expect(await counters.increment(DAY, keysOf(2))).toEqual({ user: 3, ip: 1, global: 4 });
+      expect((await counters.usage(DAY, ALL)).ips).toEqual([counted(keysOf(2).ip, 1), counted(keysOf(1).ip, 1)]);
+    });
+
     it('starts a day it has not counted from the collection log, and counts concurrent first queries once each', async () => {
       const counters = await store(async (day) => {
         return day === DAY ? { users: { [keysOf(1).user]: 7 }, ips: { [keysOf(1).ip]: 9 }, global: 40 } : NO_USAGE;
@@ -105,6 +152,12 @@ describe.each(stores)('%s counters', (_name, open, describeStore) => {
       expect(counts.map((c) => c.user).sort()).toEqual([8, 9]);
       expect(counts.map((c) => c.ip).sort()).toEqual([10, 11]);
       expect(counts.map((c) => c.global).sort()).toEqual([41, 42]);
+      expect(await counters.usage(DAY, ALL)).toEqual({
+        global: 42,
+        totals: { users: 1, ips: 1 },
+        users: [counted(keysOf(1).user, 9)],
+        ips: [counted(keysOf(1).ip, 11)],
+      });
     });
 
     it('answers 503 (database) when the day must start from a log it cannot read, and counts nothing', async () => {

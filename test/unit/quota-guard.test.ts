@@ -17,6 +17,8 @@ function fakePolicy(userLimit = 3): BlockPolicy & { blocked: Set<string> } {
 const ap = { seatId: 'PBE000001', fingerprint: 'f', environment: 'production' as const };
 const noon = () => new Date('2026-11-23T11:00:00Z');
 
+const ALL = { limit: 1000, offset: 0 };
+
 describe('QuotaGuard', () => {
   it('counts, refuses the query that exceeds with 811 and blocks the user; a block answers before counting', async () => {
     const counters = new MemoryCounters();
@@ -30,7 +32,7 @@ describe('QuotaGuard', () => {
     expect(policy.blocked.has('user|production:PBE000001')).toBe(true);
     const fifth = await guard.admit(ap, '192.0.2.1');
     expect(fifth.refusal?.code).toBe('HSMP-811');
-    expect((await counters.usage('2026-11-23')).users['production:PBE000001']).toBe(4);
+    expect((await counters.usage('2026-11-23', ALL)).users).toEqual([{ subject: 'production:PBE000001', count: 4 }]);
   });
 
   it('IP limit → 813, global limit → 812, in that order after the user', async () => {
@@ -52,7 +54,7 @@ describe('QuotaGuard', () => {
     await second.release?.();
     expect(first.quota.remaining).toBe(4);
     expect((await guard.admit(ap, '192.0.2.1')).quota.remaining).toBe(3);
-    expect((await counters.usage('2026-11-23')).global).toBe(2);
+    expect((await counters.usage('2026-11-23', ALL)).global).toBe(2);
   });
 
   it('a calendar day: the whole quota just before Brussels midnight and again just after, 0.8 s apart (docs/access-points/quotas-and-limits.md)', async () => {
@@ -68,6 +70,6 @@ describe('QuotaGuard', () => {
     expect(await admitThrice()).toEqual(['ok', 'ok', 'ok']);
     now = new Date('2026-11-23T23:00:00.400Z');
     expect(await admitThrice()).toEqual(['ok', 'ok', 'ok']);
-    expect([(await counters.usage('2026-11-23')).global, (await counters.usage('2026-11-24')).global]).toEqual([3, 3]);
+    expect([(await counters.usage('2026-11-23', ALL)).global, (await counters.usage('2026-11-24', ALL)).global]).toEqual([3, 3]);
   });
 });
