@@ -173,3 +173,30 @@ describe.each(stores)('%s counters', (_name, open, describeStore) => {
     });
   });
 });
+
+(requireInCi('REDIS_URL') ? describe : describe.skip)('Redis counters, rankings', () => {
+  it('expire with the counters of their day, whether counted or rebuilt from the log', async () => {
+    const prefix = `hsmp-test-counters-${randomBytes(6).toString('hex')}`;
+    const redis = new Redis(process.env.REDIS_URL!);
+    const counters = new RedisCounters(connectRedis(process.env.REDIS_URL!), createLogger('silent'), prefix, async (day) =>
+      day === DAY ? { users: { [keysOf(1).user]: 3 }, ips: { [keysOf(1).ip]: 3 }, global: 3 } : NO_USAGE,
+    );
+    try {
+      await counters.ready();
+      await counters.increment(DAY, keysOf(1));
+      await counters.increment('2026-12-02', keysOf(2));
+      for (const day of [DAY, '2026-12-02']) {
+        for (const kind of ['user', 'ip']) {
+          const ttl = await redis.ttl(`${prefix}:quota-ranking:${day}:${kind}`);
+          expect(ttl).toBeGreaterThan(2 * 24 * 3600 - 60);
+          expect(ttl).toBeLessThanOrEqual(2 * 24 * 3600);
+        }
+      }
+    } finally {
+      await counters.close();
+      const keys = await redis.keys(`${prefix}*`);
+      if (keys.length > 0) await redis.del(...keys);
+      redis.disconnect();
+    }
+  });
+});
