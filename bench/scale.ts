@@ -229,9 +229,17 @@ async function adminReads(server: OperatedServer, db: pg.Pool, redis: Redis, pre
     ...Array.from({ length: 20_000 }, (_, i) => `${prefix}:quota:${today}:ip:10.${i % 7}.${i % 251}.${i % 13}-${i}`),
     ...Array.from({ length: SEATS }, (_, i) => `${prefix}:quota:${today}:user:production:PBE${String(i).padStart(6, '0')}`),
   ];
+  // The counters and the per-day rankings that /admin/usage pages through, as RedisCounters writes them.
+  const rankingOf = (key: string) => {
+    const [kind, ...subject] = key.slice(`${prefix}:quota:${today}:`.length).split(':');
+    return { ranking: `${prefix}:quota-ranking:${today}:${kind}`, subject: subject.join(':') };
+  };
   for (let i = 0; i < usageKeys.length; i += 1000) {
     const chunk = usageKeys.slice(i, i + 1000);
     await redis.mset(Object.fromEntries(chunk.map((k, j) => [k, String(1 + ((i + j) % 50))])));
+    const ranked = redis.pipeline();
+    chunk.forEach((k, j) => ranked.zadd(rankingOf(k).ranking, 1 + ((i + j) % 50), rankingOf(k).subject));
+    await ranked.exec();
   }
   const kinds: Record<string, string> = {
     participant: `/admin/collections?participant=${encodeURIComponent(`iso6523-actorid-upis::${collected.participant}`)}`,
@@ -272,6 +280,7 @@ async function adminReads(server: OperatedServer, db: pg.Pool, redis: Redis, pre
   } finally {
     await client.close();
     for (let i = 0; i < usageKeys.length; i += 1000) await redis.del(...usageKeys.slice(i, i + 1000));
+    await redis.del(`${prefix}:quota-ranking:${today}:ip`, `${prefix}:quota-ranking:${today}:user`);
   }
   const figures: Figures = { 'admin.errors': errors, ...first };
   for (const [kind, values] of Object.entries(latencies)) {
