@@ -1,3 +1,4 @@
+import { SingleFlight } from '../batching/single-flight';
 import { dependencyUnavailable } from '../domain/errors';
 import type { CounterKeys, CounterKind, Counts, DailyCounters, DayUsagePage, DayUsageSource, SubjectCount, UsagePage } from './counters';
 
@@ -9,7 +10,7 @@ const DAYS_KEPT = 2;
 
 export class MemoryCounters implements DailyCounters {
   private readonly days = new Map<string, Map<string, number>>();
-  private readonly rebuilds = new Map<string, Promise<void>>();
+  private readonly rebuilds = new SingleFlight();
 
   /**
    * `usageFromLog`: where a day this process has not counted yet starts from, so that a
@@ -57,25 +58,16 @@ export class MemoryCounters implements DailyCounters {
   }
 
   private rebuild(day: string, source: DayUsageSource): Promise<void> {
-    let running = this.rebuilds.get(day);
-    if (!running) {
-      running = source(day)
-        .then(
-          (usage) => {
-            if (this.days.has(day)) return;
-            const counts = this.countsOf(day);
-            counts.set('global|*', usage.global);
-            for (const [subject, n] of Object.entries(usage.users)) counts.set(`user|${subject}`, n);
-            for (const [subject, n] of Object.entries(usage.ips)) counts.set(`ip|${subject}`, n);
-          },
-          (error: unknown) => {
-            throw dependencyUnavailable('database', error);
-          },
-        )
-        .finally(() => this.rebuilds.delete(day));
-      this.rebuilds.set(day, running);
-    }
-    return running;
+    return this.rebuilds.run(day, async () => {
+      const usage = await source(day).catch((error: unknown) => {
+        throw dependencyUnavailable('database', error);
+      });
+      if (this.days.has(day)) return;
+      const counts = this.countsOf(day);
+      counts.set('global|*', usage.global);
+      for (const [subject, n] of Object.entries(usage.users)) counts.set(`user|${subject}`, n);
+      for (const [subject, n] of Object.entries(usage.ips)) counts.set(`ip|${subject}`, n);
+    });
   }
 
   async ready(): Promise<void> {}

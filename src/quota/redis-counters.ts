@@ -2,6 +2,7 @@ import Redis from 'ioredis';
 import { dependencyUnavailable } from '../domain/errors';
 import type { Logger } from '../log';
 import { GroupCommit } from '../batching/group-commit';
+import { SingleFlight } from '../batching/single-flight';
 import type { CounterKeys, CounterKind, Counts, DailyCounters, DayUsagePage, DayUsageSource, SubjectCount, UsagePage } from './counters';
 
 /**
@@ -136,7 +137,7 @@ export class RedisCounters implements DailyCounters {
   private readonly redis: RedisWithScript;
   private readonly prefix: string;
   private readonly increments = new GroupCommit<Increment, Counts>((batch) => this.incrementBatch(batch), { maxInFlight: 1, maxBatch: MAX_BATCH });
-  private readonly rebuilds = new Map<string, Promise<void>>();
+  private readonly rebuilds = new SingleFlight();
 
   /** `redis`: a client made by `connectRedis` (or any ioredis client with the same bounds). */
   constructor(
@@ -182,12 +183,7 @@ export class RedisCounters implements DailyCounters {
 
   /** One rebuild of a day at a time in this instance; the script decides between instances. */
   private rebuild(day: string): Promise<void> {
-    let running = this.rebuilds.get(day);
-    if (!running) {
-      running = this.seed(day).finally(() => this.rebuilds.delete(day));
-      this.rebuilds.set(day, running);
-    }
-    return running;
+    return this.rebuilds.run(day, () => this.seed(day));
   }
 
   private async seed(day: string): Promise<void> {
@@ -206,7 +202,7 @@ export class RedisCounters implements DailyCounters {
     );
     if (seeded === 1 && usage.global > 0)
       this.logger.warn(
-        { day, global: usage.global, users: Object.keys(usage.users).length, ips: Object.keys(usage.ips).length },
+        { day, global: usage.global, users: users.length, ips: Object.keys(usage.ips).length },
         'quota counters were missing in Redis (restart, failover or flush): rebuilt from the collection log',
       );
   }

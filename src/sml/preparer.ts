@@ -1,3 +1,4 @@
+import { SingleFlight } from '../batching/single-flight';
 import type { Environment } from '../domain/environment';
 import { dependencyUnavailable, HsmpError } from '../domain/errors';
 import type { Logger } from '../log';
@@ -89,7 +90,7 @@ export class SmlHealth {
  * decided the one key, so their calls carry the same key and repeat harmlessly.
  */
 export class KeyPreparer {
-  private readonly inFlight = new Map<string, Promise<void>>();
+  private readonly flights = new SingleFlight();
   /**
    * Keys this process saw the SML accept lately. A collection whose batch read the key before
    * it was marked prepared (it was in the database meanwhile) finds it here and calls no SML.
@@ -106,16 +107,10 @@ export class KeyPreparer {
   prepare(participant: BelgianParticipant, environment: Environment, migrationKey: string): Promise<void> {
     const flight = `${environment}/${participant.enterpriseNumber}/${migrationKey}`;
     if (this.recentlyPrepared.has(flight)) return Promise.resolve();
-    let running = this.inFlight.get(flight);
-    if (!running) {
-      running = this.call(participant, environment, migrationKey)
-        .then(() => {
-          this.remember(flight);
-        })
-        .finally(() => this.inFlight.delete(flight));
-      this.inFlight.set(flight, running);
-    }
-    return running;
+    return this.flights.run(flight, async () => {
+      await this.call(participant, environment, migrationKey);
+      this.remember(flight);
+    });
   }
 
   /** PrepareToMigrate of a key the SML may have lost (another key's prepare landed after it): no shortcut. */

@@ -1,3 +1,4 @@
+import { SingleFlight } from '../batching/single-flight';
 import * as asn1js from 'asn1js';
 import { LRUCache } from 'lru-cache';
 import { request } from 'undici';
@@ -54,7 +55,7 @@ interface CachedCrl {
 export class RevocationChecker {
   private readonly verdicts = new LRUCache<string, RevocationVerdict>({ max: 50_000 });
   private readonly crls = new LRUCache<string, CachedCrl>({ max: 64 });
-  private readonly pending = new Map<string, Promise<unknown>>();
+  private readonly flights = new SingleFlight();
   private readonly now: () => Date;
 
   private readonly fetch: FetchDer;
@@ -67,7 +68,7 @@ export class RevocationChecker {
   async check(certificate: pkijs.Certificate, fingerprint: string, issuer: TrustedCa): Promise<RevocationVerdict> {
     const cached = this.verdicts.get(fingerprint);
     if (cached) return cached;
-    return this.once(`cert:${fingerprint}`, async () => {
+    return this.flights.run(`cert:${fingerprint}`, async () => {
       const { verdict, ttlSeconds } = await this.ask(certificate, issuer);
       this.verdicts.set(fingerprint, verdict, { ttl: ttlSeconds * 1000 });
       return verdict;
@@ -140,7 +141,7 @@ export class RevocationChecker {
     const key = `${issuer.fingerprint} ${url}`;
     const cached = this.crls.get(key);
     if (cached) return cached;
-    return this.once(`crl:${key}`, async () => {
+    return this.flights.run(`crl:${key}`, async () => {
       const body = await this.fetch(url, MAX_CRL_BYTES, { method: 'GET' });
       const crl = pkijs.CertificateRevocationList.fromBER(body);
       if (!(await crl.verify({ issuerCertificate: issuer.certificate }).catch(() => false))) throw new Error('CRL not signed by the issuing CA');
@@ -157,14 +158,6 @@ export class RevocationChecker {
     if (!nextUpdate) return Math.min(DEFAULT_TTL_SECONDS, this.options.maxCacheSeconds);
     const seconds = Math.floor((nextUpdate.getTime() - this.now().getTime()) / 1000);
     return Math.max(1, Math.min(seconds, this.options.maxCacheSeconds));
-  }
-
-  private once<T>(key: string, work: () => Promise<T>): Promise<T> {
-    const running = this.pending.get(key) as Promise<T> | undefined;
-    if (running) return running;
-    const started = work().finally(() => this.pending.delete(key));
-    this.pending.set(key, started);
-    return started;
   }
 }
 
