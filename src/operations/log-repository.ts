@@ -55,10 +55,7 @@ export async function auditPage(pool: pg.Pool, q: LogQuery): Promise<LogPage> {
 export async function collectionPage(pool: pg.Pool, q: LogQuery): Promise<LogPage> {
   return page(
     await boundedReads(pool, async (read) => {
-      if (q.day !== undefined) {
-        const start = brusselsMidnight(q.day);
-        return read(...collectionSelect(q, { from: start, to: nextBrusselsMidnight(start) }));
-      }
+      if (q.day !== undefined) return read(...collectionSelect(q, dayRange(q.day)));
       const windows = await readWindows(pool, read.client, q.before);
       let rows: LogRow[] = [];
       for (const window of windows) {
@@ -166,13 +163,19 @@ function collectionSelect(q: LogQuery, range: { from?: Date; to?: Date }): [stri
   return [`SELECT * FROM (${branches.map((b) => `(${b})`).join(' UNION ALL ')}) page ORDER BY id DESC LIMIT ${q.limit}`, params.values];
 }
 
+/** A Brussels day as the time range of its rows. */
+function dayRange(day: string): { from: Date; to: Date } {
+  const from = brusselsMidnight(day);
+  return { from, to: nextBrusselsMidnight(from) };
+}
+
 const newestFirst = (rows: LogRow[]) => rows.sort((a, b) => (BigInt(b.id) > BigInt(a.id) ? 1 : BigInt(b.id) < BigInt(a.id) ? -1 : 0));
 
 function dayAndCursor(params: Parameters, timeColumn: string, q: LogQuery): string[] {
   const conditions: string[] = [];
   if (q.day !== undefined) {
-    const start = brusselsMidnight(q.day);
-    conditions.push(`${timeColumn} >= ${params.add(start)}`, `${timeColumn} < ${params.add(nextBrusselsMidnight(start))}`);
+    const { from, to } = dayRange(q.day);
+    conditions.push(`${timeColumn} >= ${params.add(from)}`, `${timeColumn} < ${params.add(to)}`);
   }
   if (q.before !== undefined) conditions.push(`id < ${params.add(q.before)}`);
   return conditions;
@@ -243,8 +246,7 @@ async function boundedReads<T>(pool: pg.Pool, body: (read: Read) => Promise<T>):
  * not rebuilt in the other two counters: at most a few per block written that day.
  */
 export async function quotaUsageOfDay(pool: pg.Pool, day: string): Promise<DayUsage> {
-  const start = brusselsMidnight(day);
-  const end = nextBrusselsMidnight(start);
+  const { from, to } = dayRange(day);
   const { rows } = await pool.query<{ kind: 'user' | 'ip' | 'global'; subject: string; n: number }>(
     `WITH lifts AS (
        SELECT kind, subject, max(lifted_at) AS at FROM block WHERE lifted_at >= $1 AND lifted_at < $2 GROUP BY kind, subject
@@ -266,7 +268,7 @@ export async function quotaUsageOfDay(pool: pg.Pool, day: string): Promise<DayUs
        LEFT JOIN lifts l ON l.kind = 'user' AND l.subject = e.environment || ':' || c.seat_id
       WHERE c.collected_at > coalesce(l.at, '-infinity') AND (e.environment = 'production' OR c.environment <> 'production')
       GROUP BY e.environment, c.seat_id`,
-    [start, end],
+    [from, to],
   );
   const usage: DayUsage = { users: {}, ips: {}, global: 0 };
   for (const { kind, subject, n } of rows) {
