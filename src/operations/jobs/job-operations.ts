@@ -13,7 +13,7 @@ import { BadRequest } from '../errors';
 import type { Inputs } from '../inputs';
 import type { JobView } from './job-repository';
 import { JobBusy, Jobs, type JobContext } from './jobs';
-import type { Reconciliation } from './reconciliation';
+import type { ReconcileProgress, Reconciliation } from './reconciliation';
 
 /**
  * The operators' long work as jobs (SPEC §4): a CBE import, a reconciliation and a bulk
@@ -125,21 +125,10 @@ export class JobOperations {
     if (input.dryRun) {
       // A preview takes the reconciliation's slot too: its counts are those of the listing a run would read now.
       const request = { kind: 'sml-reconcile', operator, reason: input.reason, input: { environments, force: input.force, dryRun: true } } as const;
-      return this.options.jobs.start(request, async (job) => {
-        const previews = [];
-        for (const environment of environments) {
-          previews.push(
-            await sml.reconciliation.preview(environment, {
-              force: input.force,
-              signal: job.signal,
-              onProgress: (progress) => {
-                job.progress({ ...progress, environmentsDone: previews.length, environments: environments.length });
-              },
-            }),
-          );
-        }
-        return { dryRun: true, previews };
-      });
+      return this.options.jobs.start(request, async (job) => ({
+        dryRun: true,
+        previews: await eachEnvironment(environments, job, (environment, watch) => sml.reconciliation.preview(environment, { force: input.force, ...watch })),
+      }));
     }
     return this.options.jobs.start({ kind: 'sml-reconcile', operator, reason: input.reason, input: { environments, force: input.force } }, async (job) => ({
       reconciliations: await this.reconcileEach(sml.reconciliation, environments, { force: input.force, operator, reason: input.reason }, job),
@@ -214,26 +203,13 @@ export class JobOperations {
     });
   }
 
-  private async reconcileEach(
+  private reconcileEach(
     reconciliation: Reconciliation,
     environments: Environment[],
     request: { force: boolean; operator: string; reason?: string },
     job: JobContext,
   ) {
-    const done = [];
-    for (const environment of environments) {
-      done.push(
-        await reconciliation.run(environment, {
-          ...request,
-          jobId: job.id,
-          signal: job.signal,
-          onProgress: (progress) => {
-            job.progress({ ...progress, environmentsDone: done.length, environments: environments.length });
-          },
-        }),
-      );
-    }
-    return done;
+    return eachEnvironment(environments, job, (environment, watch) => reconciliation.run(environment, { ...request, jobId: job.id, ...watch }));
   }
 
   private smlFor(asked: Environment | undefined) {
@@ -242,6 +218,25 @@ export class JobOperations {
     if (asked && !sml.environments.includes(asked)) throw new BadRequest(`environment: ${asked} is not served by this deployment`);
     return { sml, environments: asked ? [asked] : sml.environments };
   }
+}
+
+/**
+ * Runs a reconciliation step (a run or a preview) for each environment in turn, under the job's
+ * stop signal, reporting each step's progress with how many environments are done.
+ */
+async function eachEnvironment<T>(
+  environments: Environment[],
+  job: JobContext,
+  step: (environment: Environment, watch: { signal: AbortSignal; onProgress(progress: ReconcileProgress): void }) => Promise<T>,
+): Promise<T[]> {
+  const done: T[] = [];
+  for (const environment of environments) {
+    const onProgress = (progress: ReconcileProgress) => {
+      job.progress({ ...progress, environmentsDone: done.length, environments: environments.length });
+    };
+    done.push(await step(environment, { signal: job.signal, onProgress }));
+  }
+  return done;
 }
 
 /** Passes bytes through, reporting the count; more than `maxBytes` is DumpTooLarge. */
