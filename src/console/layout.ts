@@ -1,3 +1,4 @@
+import { ENVIRONMENTS } from '../domain/environment';
 import { html, type Html } from './html';
 import type { Flash } from './session-repository';
 
@@ -115,12 +116,15 @@ export function reasonField(id: string): Html {
   return html`<label for="${id}">Reason (for the audit log)</label> <input id="${id}" name="reason" required maxlength="1000" autocomplete="off" />`;
 }
 
-export function environmentSelect(id: string, options: { any?: string } = {}): Html {
+/**
+ * A choice of environment: `environments` (default: both), each shown as `label` says, and first,
+ * with `any`, the empty choice that means all of them.
+ */
+export function environmentSelect(id: string, options: { environments?: readonly string[]; any?: string; label?: (environment: string) => string } = {}): Html {
+  const { environments = ENVIRONMENTS, any, label = (environment: string) => environment } = options;
   return html`<label for="${id}">Environment</label>
     <select id="${id}" name="environment">
-      ${options.any ? html`<option value="">${options.any}</option>` : ''}
-      <option value="test">test</option>
-      <option value="production">production</option>
+      ${any ? html`<option value="">${any}</option>` : ''} ${environments.map((e) => html`<option value="${e}">${label(e)}</option>`)}
     </select>`;
 }
 

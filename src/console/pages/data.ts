@@ -3,7 +3,7 @@ import type { ImportSummary } from '../../kbo/importer';
 import type { ImportProgress, JobView, PrepareProgress, ReconcilePreview, ReconcileProgress } from '../../operations/jobs';
 import type { ReconcileSummary } from '../../sml/reconcile-plan';
 import { dataTable, html, type Html } from '../html';
-import { csrfField, link, reasonField, signedInPage, when, type PageContext } from '../layout';
+import { csrfField, environmentSelect, link, reasonField, signedInPage, when, type PageContext } from '../layout';
 
 export const jobLink = (id: string) => link(`/data/jobs/${id}`);
 /** Seconds between reloads of a running job's page: progress is written at most once a second. */
@@ -61,7 +61,7 @@ export async function dataPage(ctx: PageContext, operations: OperatorService, jo
               </p>
               <form method="post" action="${link('/data/reconcile/preview')}" class="stacked" aria-label="Preview a reconciliation">
                 ${csrfField(ctx)}
-                <p>${environmentChoice('preview-environment', environments, 'every environment served')}</p>
+                <p>${environmentSelect('preview-environment', { environments, any: 'every environment served' })}</p>
                 <p>${reasonField('preview-reason')}</p>
                 <p><button type="submit">Preview the counts</button></p>
               </form>
@@ -71,7 +71,7 @@ export async function dataPage(ctx: PageContext, operations: OperatorService, jo
               <p>PrepareToMigrate a key at the SML for every active enterprise that has none prepared; resumable.</p>
               <form method="post" action="${link('/data/prepare')}" class="stacked" aria-labelledby="prepare-h">
                 ${csrfField(ctx)}
-                <p>${environmentChoice('prepare-environment', environments)}</p>
+                <p>${environmentSelect('prepare-environment', { environments })}</p>
                 <p>
                   <label for="prepare-rate">SML calls per second at most (empty: unpaced)</label>
                   <input id="prepare-rate" name="rate" type="number" min="1" max="100000" />
@@ -83,13 +83,6 @@ export async function dataPage(ctx: PageContext, operations: OperatorService, jo
         : html`<p>This deployment does not talk to the SML (HSMP_SML=off): no reconciliation or preparation here.</p>`
     }`;
   return signedInPage(ctx, 'Data and SML', content);
-}
-
-function environmentChoice(id: string, environments: readonly string[], any?: string): Html {
-  return html`<label for="${id}">Environment</label>
-    <select id="${id}" name="environment">
-      ${any ? html`<option value="">${any}</option>` : ''} ${environments.map((e) => html`<option value="${e}">${e}</option>`)}
-    </select>`;
 }
 
 const KIND_LABELS: Record<JobView['kind'], string> = {

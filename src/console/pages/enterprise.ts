@@ -1,7 +1,7 @@
 import { ServiceError } from '../../domain/errors';
 import { parseEnterpriseNumber, type OperatorService } from '../../operations';
 import { dataTable, html, type Html } from '../html';
-import { csrfField, link, reasonField, signedInPage, when, type PageContext } from '../layout';
+import { csrfField, environmentSelect, link, reasonField, signedInPage, when, type PageContext } from '../layout';
 
 type EnterpriseView = Awaited<ReturnType<OperatorService['enterprise']>>;
 type EnvironmentView = EnterpriseView['environments'][number];
@@ -71,11 +71,7 @@ function details(ctx: PageContext, view: EnterpriseView): Html {
       ${csrfField(ctx)}
       ${
         options.perEnvironment
-          ? html`<label for="${action}-environment">Environment</label>
-              <select id="${action}-environment" name="environment">
-                <option value="">every environment served</option>
-                ${served.map((e) => html`<option value="${e}">${e} only</option>`)}
-              </select>`
+          ? environmentSelect(`${action}-environment`, { environments: served, any: 'every environment served', label: (e) => `${e} only` })
           : ''
       }
       ${reasonField(`${action}-reason-${form}`)}
