@@ -4,6 +4,7 @@ import { Readable } from 'node:stream';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { generateMigrationKey } from '../src/participants/migration-key';
+import { foldOldestSealedMonth } from '../src/store/collection-log-partitions';
 import { KeyCipher } from '../src/store/key-cipher';
 import { migrate } from '../src/store/migrate';
 import { withAdminClient } from './support';
@@ -86,6 +87,8 @@ export async function ensureState(serverUrl: string, name: string, sizes: StateS
       await fillLog(pool, sizes, log);
       await mark('log');
     }
+    // As the service's retention does, one month at a time (a no-op once folded; the state is reused).
+    await foldSealedMonths(pool, name, log);
     if (!done('audit')) {
       await pool.query('TRUNCATE audit_log');
       await pool.query(
@@ -161,7 +164,27 @@ async function fillLog(pool: pg.Pool, sizes: StateSizes, log: (line: string) => 
   await pool.query('ANALYZE collection_log');
 }
 
-/** One day of the log, `back` days before today (Brussels); does nothing if it holds its rows. */
+/** The sealed months' day partitions folded into month partitions with the service's own code, timed. */
+async function foldSealedMonths(pool: pg.Pool, name: string, log: (line: string) => void): Promise<void> {
+  const client = await pool.connect();
+  try {
+    for (;;) {
+      const started = Date.now();
+      await client.query('BEGIN');
+      const folded = await foldOldestSealedMonth(client, new Date(Date.now() - 86_400_000));
+      await client.query('COMMIT');
+      if (folded === undefined) break;
+      log(`${name}: month ${folded.month} folded, ${folded.rows} rows, ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    }
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    client.release();
+  }
+}
+
+/** One day of the log, `back` days before today (Brussels), in its day's or its folded month's partition; does nothing if it holds its rows. */
 export async function fillLogDay(pool: pg.Pool, sizes: StateSizes, back: number, perDay: number): Promise<void> {
   const { rows } = await pool.query<{ partition: string; day_from: Date; day_to: Date }>(
     `SELECT hsmp_collection_log_day(d) AS partition, d::timestamp AT TIME ZONE 'Europe/Brussels' AS day_from,
@@ -169,14 +192,16 @@ export async function fillLogDay(pool: pg.Pool, sizes: StateSizes, back: number,
        FROM (SELECT (now() AT TIME ZONE 'Europe/Brussels')::date - $1::int AS d) x`,
     [back],
   );
-  const { partition, day_from: from, day_to: to } = rows[0];
-  const ident = pg.escapeIdentifier(partition);
-  const { rows: count } = await pool.query<{ n: string }>(`SELECT count(*) AS n FROM ${ident}`);
+  const { day_from: from, day_to: to } = rows[0];
+  const { rows: count } = await pool.query<{ n: string }>(`SELECT count(*) AS n FROM collection_log WHERE collected_at >= $1 AND collected_at < $2`, [
+    from,
+    to,
+  ]);
   if (Number(count[0].n) >= perDay) return;
-  await pool.query(`TRUNCATE ${ident}`);
+  await pool.query(`DELETE FROM collection_log WHERE collected_at >= $1 AND collected_at < $2`, [from, to]);
   const body = `((g * 7919 + ${back} * 104729) % ${sizes.enterprises}) * ${BODY_STEP}`;
   await pool.query(
-    `INSERT INTO ${ident} (id, request_id, collected_at, seat_id, certificate_fingerprint, client_ip, environment, participant, enterprise_number, outcome)
+    `INSERT INTO collection_log (id, request_id, collected_at, seat_id, certificate_fingerprint, client_ip, environment, participant, enterprise_number, outcome)
      SELECT ${(sizes.logDays - back) * ID_SPACE_PER_DAY} + g, gen_random_uuid(), $1::timestamptz + ($2::timestamptz - $1::timestamptz) * (g::float8 / $3::int),
             'PBE' || lpad((g % ${SEATS})::text, 6, '0'), md5('fp' || (g % ${SEATS})), '10.' || (g % 7) || '.' || (g % 251) || '.' || (g % 13),
             'production',

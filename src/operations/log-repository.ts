@@ -2,15 +2,15 @@ import type pg from 'pg';
 import { brusselsMidnight, nextBrusselsMidnight } from '../domain/brussels-day';
 import { parseParticipantId } from '../participants/participant-id';
 import type { DayUsage } from '../quota';
-import { listLogDays, logDayIds, type LogDay, type LogDayIds } from '../store/collection-log-days';
+import { listLogPartitions, logPartitionIds, type LogPartition, type LogPartitionIds } from '../store/collection-log-partitions';
 import { asDatabaseError } from '../store/database';
 import { ReadTooBroad } from './errors';
 
 /**
  * Pages of the audit log and the collection log, newest first, paged by id (SPEC §4): each
  * filter has an index ordered by id (migrations/008), and a read of the collection log plans and
- * probes only the day partitions it needs (see collectionPage), so a page costs about the rows it
- * shows and the days it spans, at any size of the log. A read that still takes longer than
+ * probes only the partitions it needs (see collectionPage), so a page costs about the rows it
+ * shows and the partitions it spans, at any size of the log. A read that still takes longer than
  * READ_TIMEOUT_MS is stopped and answered 503 (ReadTooBroad).
  */
 export interface LogQuery {
@@ -47,10 +47,11 @@ export async function auditPage(pool: pg.Pool, q: LogQuery): Promise<LogPage> {
  * anything else finds the rows whose participant was asked exactly so. Each is its own indexed
  * branch: an OR of the two walked the whole log.
  *
- * A `day` reads its one partition. Any other read goes through the day partitions newest first,
- * a few days at a time (LOG_WINDOWS), and stops as soon as the page is full and no older day
- * holds a higher id: the planner then sees (and probes) only the days read. A page of recent
- * rows reads a day or two; only a filter that matches little or nothing reads the whole year.
+ * A `day` reads its one partition. Any other read goes through the partitions newest first (the
+ * days of the current month, then a partition per sealed month: migrations/012), a few at a time
+ * (LOG_WINDOWS), and stops as soon as the page is full and no older partition holds a higher id:
+ * the planner then sees (and probes) only the partitions read. A page of recent rows reads a day
+ * or two; a filter that matches little or nothing reads the whole year, ~45 partitions.
  */
 export async function collectionPage(pool: pg.Pool, q: LogQuery): Promise<LogPage> {
   return page(
@@ -77,37 +78,37 @@ interface ReadWindow {
   olderMaxId: bigint | null;
 }
 
-/** Sealed days read per statement, newest first, then all the others at once. */
+/** Sealed partitions read per statement, newest first, then all the others at once. */
 const LOG_WINDOWS = [7, 30, 90];
 /**
- * A day partition gets no more rows once it ended a day ago (a row's time is its request's
- * arrival; late writes are queued refusals, seconds late): its id bounds are then remembered per
- * database pool and per table.
+ * A partition gets no more rows once it ended a day ago (a row's time is its request's arrival;
+ * late writes are queued refusals, seconds late): its id bounds are then remembered per database
+ * pool and per table.
  */
 const SEALED_AFTER_MS = 86_400_000;
-const sealedDayIds = new WeakMap<pg.Pool, Map<string, LogDayIds>>();
+const sealedIds = new WeakMap<pg.Pool, Map<string, LogPartitionIds>>();
 
 /**
  * The windows of a read without `day`: the open days (yesterday, today, those ahead and the
- * default partition's future) first, then the sealed days newest first in growing windows, the
- * last one open-ended. Every time is in exactly one window, so every row is read once. With a
- * cursor, the sealed days whose lowest id is at or above it are skipped (none of their rows
+ * default partition's future) first, then the sealed partitions newest first in growing windows,
+ * the last one open-ended. Every time is in exactly one window, so every row is read once. With a
+ * cursor, the sealed partitions whose lowest id is at or above it are skipped (none of their rows
  * comes before it), unless rows wait in the default partition, whose times such a gap may hold.
  */
 async function readWindows(pool: pg.Pool, client: pg.ClientBase, before: number | undefined): Promise<ReadWindow[]> {
-  const { days, defaultMaxId } = await listLogDays(client);
+  const { partitions, defaultMaxId } = await listLogPartitions(client);
   const sealedUntil = Date.now() - SEALED_AFTER_MS;
-  let sealed = days.filter((d) => d.endsAt.getTime() <= sealedUntil);
-  const known = sealedDayIds.get(pool) ?? new Map<string, LogDayIds>();
-  sealedDayIds.set(pool, known);
-  for (const [oid, ids] of await logDayIds(
+  let sealed = partitions.filter((d) => d.endsAt.getTime() <= sealedUntil);
+  const known = sealedIds.get(pool) ?? new Map<string, LogPartitionIds>();
+  sealedIds.set(pool, known);
+  for (const [oid, ids] of await logPartitionIds(
     client,
     sealed.filter((d) => !known.has(d.oid)),
   ))
     known.set(oid, ids);
-  const present = new Set(days.map((d) => d.oid));
+  const present = new Set(partitions.map((d) => d.oid));
   for (const oid of known.keys()) if (!present.has(oid)) known.delete(oid);
-  const idBound = (d: LogDay, which: keyof LogDayIds) => {
+  const idBound = (d: LogPartition, which: keyof LogPartitionIds) => {
     const id = known.get(d.oid)?.[which];
     return id === undefined || id === null ? null : BigInt(id);
   };
@@ -122,7 +123,7 @@ async function readWindows(pool: pg.Pool, client: pg.ClientBase, before: number 
     if (firstUseful > 0) gapAbove = sealed[firstUseful].endsAt;
     sealed = firstUseful === -1 ? [] : sealed.slice(firstUseful);
   }
-  // The highest id older than each point: over the sealed days from index i on, and the default partition.
+  // The highest id older than each point: over the sealed partitions from index i on, and the default partition.
   const olderMax: Array<bigint | null> = new Array<bigint | null>(sealed.length + 1);
   olderMax[sealed.length] = defaultMaxId === null ? null : BigInt(defaultMaxId);
   for (let i = sealed.length - 1; i >= 0; i--) {
@@ -132,7 +133,7 @@ async function readWindows(pool: pg.Pool, client: pg.ClientBase, before: number 
   }
 
   const windows: ReadWindow[] = [{ from: newestSealedEnd, olderMaxId: newestSealedEnd === undefined ? null : olderMax[0] }];
-  // No sealed day, or (after the skip) none below the cursor: the open days were everything.
+  // No sealed partition, or (after the skip) none below the cursor: the open days were everything.
   if (sealed.length === 0) return windows;
   let to = gapAbove ?? newestSealedEnd;
   let i = 0;

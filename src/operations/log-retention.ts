@@ -1,14 +1,17 @@
 import type pg from 'pg';
 import { brusselsDay } from '../domain/brussels-day';
 import type { Logger } from '../log';
-import { dropLogDaysBefore, ensureLogDays, type DroppedDay } from '../store/collection-log-days';
+import { ensureLogDays, foldOldestSealedMonth, removeLogBefore, type RemovedDay } from '../store/collection-log-partitions';
 import { recordAudit } from '../store/audit-log';
 
 /**
  * SPEC §5: collection-log rows older than HSMP_LOG_RETENTION_DAYS are removed, cheaply and
  * audited with counts. Each run, on one instance at a time (an advisory lock; the others skip):
- * makes the log's day partitions of today and the week ahead, then drops the days wholly older
- * than the retention, and writes one audit row with what it removed.
+ * makes the log's day partitions of today and the week ahead, removes the days wholly older than
+ * the retention and writes one audit row with what it removed; then, in a transaction of its
+ * own (the removal's locks are released first), folds the oldest sealed month's days into one
+ * partition, so that a year of log is ~45 partitions for the operators' reads, not ~373. One
+ * month a run bounds a run's work: a database upgraded with a year of days folds it in a day.
  */
 export interface RetentionOptions {
   retentionDays: number;
@@ -18,13 +21,17 @@ export interface RetentionOptions {
 
 export interface RetentionRun {
   cutoff: string;
-  days: DroppedDay[];
+  days: RemovedDay[];
   rows: number;
+  /** The month folded by this run (its first day) and the rows moved. */
+  folded?: { month: string; rows: number };
 }
 
 const DAYS_AHEAD = 7;
 const HOUR_MS = 3600_000;
 const DAY_MS = 24 * HOUR_MS;
+/** A month is folded once it ended a day ago: no row of it is written after (late writes are queued refusals, seconds late). */
+const SEALED_AFTER_MS = DAY_MS;
 /** Distinct from the migration runner's lock. */
 const RETENTION_LOCK = 0x48534d52;
 
@@ -46,31 +53,51 @@ export class LogRetention {
     };
     client.on('error', lost);
     try {
+      const run = await this.locked(client, async () => {
+        await ensureLogDays(client, brusselsDay(now), DAYS_AHEAD);
+        const { days, strayRows } = await removeLogBefore(client, cutoff);
+        const removal: RetentionRun = { cutoff: cutoff.toISOString(), days, rows: strayRows + days.reduce((sum, d) => sum + d.rows, 0) };
+        if (days.length > 0 || strayRows > 0) {
+          await recordAudit(
+            client,
+            { operator: 'retention', action: 'collection-log-retention', target: 'collection_log', details: { retentionDays: this.options.retentionDays } },
+            removal,
+          );
+        }
+        return removal;
+      });
+      if (run === undefined) return undefined;
+      if (run.rows > 0 || run.days.length > 0) this.options.logger.info(run, 'collection log: days past the retention removed');
+      try {
+        const started = Date.now();
+        run.folded = await this.locked(client, () => foldOldestSealedMonth(client, new Date(now.getTime() - SEALED_AFTER_MS)));
+        if (run.folded) this.options.logger.info({ ...run.folded, ms: Date.now() - started }, 'collection log: a sealed month folded into one partition');
+      } catch (error) {
+        // The removal stands; the fold is tried again at the next run.
+        this.options.logger.warn({ err: error }, 'collection log: folding a sealed month did not finish; tried again at the next run');
+      }
+      return run;
+    } finally {
+      client.off('error', lost);
+      client.release();
+    }
+  }
+
+  /** `body` in a transaction holding the retention's lock; undefined when another instance holds it. */
+  private async locked<T>(client: pg.PoolClient, body: () => Promise<T>): Promise<T | undefined> {
+    try {
       await client.query('BEGIN');
       const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS locked', [RETENTION_LOCK]);
       if (!rows[0].locked) {
         await client.query('ROLLBACK');
         return undefined;
       }
-      await ensureLogDays(client, brusselsDay(now), DAYS_AHEAD);
-      const { days, strayRows } = await dropLogDaysBefore(client, cutoff);
-      const run: RetentionRun = { cutoff: cutoff.toISOString(), days, rows: strayRows + days.reduce((sum, d) => sum + d.rows, 0) };
-      if (days.length > 0 || strayRows > 0) {
-        await recordAudit(
-          client,
-          { operator: 'retention', action: 'collection-log-retention', target: 'collection_log', details: { retentionDays: this.options.retentionDays } },
-          run,
-        );
-      }
+      const result = await body();
       await client.query('COMMIT');
-      if (run.rows > 0 || days.length > 0) this.options.logger.info(run, 'collection log: days past the retention removed');
-      return run;
+      return result;
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
       throw error;
-    } finally {
-      client.off('error', lost);
-      client.release();
     }
   }
 

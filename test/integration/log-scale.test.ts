@@ -11,7 +11,7 @@ import { itWithServers, startTestService, type TestService } from '../support/se
 
 /**
  * The collection log at production size, in behaviour (figures are bench:scale's): retention drops
- * whole days and audits the counts, one instance at a time; a read that is too slow is a 503 that
+ * whole days and audits the counts (months folded: log-months.test), one instance at a time; a read that is too slow is a 503 that
  * says to narrow the filter; /admin/usage answers a page; one row per request, saying what was
  * answered. On the run's database: PostgreSQL with DATABASE_URL, else the embedded PGlite.
  */
@@ -59,7 +59,9 @@ describe('collection log retention', () => {
     expect(Number(left.rows[0].n)).toBe(4);
     const partitions = (await pool().query<{ day: string }>(`SELECT to_char(day, 'YYYY-MM-DD') AS day FROM collection_log_days`)).rows.map((r) => r.day);
     expect(partitions).not.toContain(dayOf(403));
-    expect(partitions).toContain(dayOf(398));
+    // The same run folded the day left of that sealed month into the month's partition.
+    expect(run?.folded).toEqual({ month: `${dayOf(398).slice(0, 7)}-01`, rows: 4 });
+    expect(partitions).not.toContain(dayOf(398));
     // Today and the week ahead have their partitions.
     for (let ahead = 0; ahead <= 7; ahead++) expect(partitions).toContain(brusselsDay(new Date(Date.now() + ahead * DAY_MS)));
 
