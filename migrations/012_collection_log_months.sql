@@ -88,6 +88,8 @@ BEGIN
   EXECUTE format('CREATE INDEX ON %I USING brin (collected_at)', v_name);
   -- Proves the range to ATTACH, which then scans nothing.
   EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I CHECK (collected_at >= %L AND collected_at < %L)', v_name, v_name || '_range', v_from, v_to);
+  -- Statistics now, not at autovacuum's next visit: the reads plan with them from the swap on.
+  EXECUTE format('ANALYZE %I', v_name);
 
   -- The swap: dropping a partition locks the parent against every reader and writer until
   -- COMMIT, so it is tried under lock_timeout, a few times, and the caller commits at once.
