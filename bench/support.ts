@@ -111,7 +111,8 @@ export async function startOperatedServer(dataDir: string, env: NodeJS.ProcessEn
       ...env,
     },
     adminPort,
-    [],
+    // Node options for the server alone, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile it.
+    process.env.HSMP_BENCH_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? [],
     // Another checkout's build, for before/after comparisons.
     process.env.HSMP_BENCH_SERVER_ROOT ?? ROOT,
   );
