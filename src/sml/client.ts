@@ -2,8 +2,9 @@ import { Agent, request, type Dispatcher } from 'undici';
 import { AdminProblem } from '../domain/errors';
 import {
   buildRequest,
-  readFault,
-  readListResponse,
+  faultIn,
+  listPageIn,
+  readBody,
   SOAP_ACTIONS,
   SoapFormatError,
   type FaultKind,
@@ -11,6 +12,7 @@ import {
   type ParticipantPage,
   type SmlOperation,
   type SmlRequest,
+  type SoapBody,
 } from './soap';
 import { scrubSecret } from './scrub';
 
@@ -113,9 +115,9 @@ export class SmlClient {
 
   /** One List page; `maxBytes` bounds the page (and the time its parsing holds the event loop). */
   async list(smpId: string, nextPageIdentifier?: string, options: { maxBytes?: number } = {}): Promise<ParticipantPage> {
-    const xml = await this.call({ operation: 'List', page: { smpId, nextPageIdentifier } }, options.maxBytes);
+    const body = await this.call({ operation: 'List', page: { smpId, nextPageIdentifier } }, options.maxBytes);
     try {
-      return readListResponse(xml);
+      return listPageIn(body);
     } catch (error) {
       throw new SmlUnavailable('List', 'protocol', (error as Error).message, { cause: error });
     }
@@ -125,7 +127,8 @@ export class SmlClient {
     return this.dispatcher.close();
   }
 
-  private async call(message: SmlRequest, maxBytes?: number): Promise<string> {
+  /** The answer's Body (parsed once: it is read for a fault, then for the operation's answer). */
+  private async call(message: SmlRequest, maxBytes?: number): Promise<SoapBody> {
     const { operation } = message;
     const started = process.hrtime.bigint();
     let outcome = 'ok';
@@ -133,10 +136,8 @@ export class SmlClient {
     if (admitted) this.inFlight++;
     try {
       if (!admitted) throw new SmlUnavailable(operation, 'busy', `${this.maxInFlight} calls already waiting for the SML`);
-      const xml = await this.exchange(message, maxBytes);
-      const fault = this.faultOf(operation, xml.body, xml.status, 'record' in message ? message.record.migrationKey : undefined);
-      if (fault) throw fault;
-      return xml.body;
+      const answer = await this.exchange(message, maxBytes);
+      return this.bodyOf(operation, answer.body, answer.status, 'record' in message ? message.record.migrationKey : undefined);
     } catch (error) {
       outcome = error instanceof SmlFault ? `fault_${error.kind}` : error instanceof SmlUnavailable ? error.reason : 'error';
       throw error;
@@ -198,19 +199,22 @@ export class SmlClient {
   }
 
   /**
-   * The SML's texts are scrubbed of the key the call carried before they become an error's
-   * message, and the parser's error (which may quote the answer) is not kept as its cause.
+   * The answer's Body, unless it is a fault or no SOAP answer. The SML's texts are scrubbed of
+   * the key the call carried before they become an error's message, and the parser's error
+   * (which may quote the answer) is not kept as its cause.
    */
-  private faultOf(operation: SmlOperation, body: string, status: number, migrationKey: string | undefined): SmlFault | SmlUnavailable | undefined {
+  private bodyOf(operation: SmlOperation, xml: string, status: number, migrationKey: string | undefined): SoapBody {
+    let body;
     let fault;
     try {
-      fault = readFault(body);
+      body = readBody(xml);
+      fault = faultIn(body);
     } catch (error) {
       const detail = error instanceof SoapFormatError ? error.message : String(error);
-      return new SmlUnavailable(operation, 'protocol', `HTTP ${status}, ${scrubSecret(detail, migrationKey)}`);
+      throw new SmlUnavailable(operation, 'protocol', `HTTP ${status}, ${scrubSecret(detail, migrationKey)}`);
     }
-    if (fault) return new SmlFault(operation, fault.kind, scrubSecret(fault.message, migrationKey), fault.errorNumber);
-    if (status !== 200) return new SmlUnavailable(operation, 'protocol', `HTTP ${status} without a SOAP fault`);
-    return undefined;
+    if (fault) throw new SmlFault(operation, fault.kind, scrubSecret(fault.message, migrationKey), fault.errorNumber);
+    if (status !== 200) throw new SmlUnavailable(operation, 'protocol', `HTTP ${status} without a SOAP fault`);
+    return body;
   }
 }

@@ -1,3 +1,4 @@
+import { create } from 'xmlbuilder2';
 import { SmlFault, SmlUnavailable } from '../../src/sml/client';
 import { classifySmlError } from '../../src/sml/preparer';
 import {
@@ -11,6 +12,13 @@ import {
   SOAP_ACTIONS,
   SoapFormatError,
 } from '../../src/sml/soap';
+
+/** A List answer as another SOAP stack writes it: other prefixes, the identifiers' namespace as the default. */
+function listAnswer(content: string, prolog = ''): string {
+  return `<?xml version="1.0"?>${prolog}<S:Envelope xmlns:S="http://schemas.xmlsoap.org/soap/envelope/"><S:Body><ns2:ParticipantIdentifierPage xmlns:ns2="http://busdox.org/serviceMetadata/locator/1.0/" xmlns="http://busdox.org/transport/identifiers/1.0/" xmlns:ids="http://busdox.org/transport/identifiers/1.0/">${content}</ns2:ParticipantIdentifierPage></S:Body></S:Envelope>`;
+}
+
+const participant = (value: string) => `<ParticipantIdentifier scheme="iso6523-actorid-upis">${value}</ParticipantIdentifier>`;
 
 /** The SML's SOAP messages (sml/wsdl/), built and read without servers. */
 describe('SML SOAP messages', () => {
@@ -53,6 +61,86 @@ describe('SML SOAP messages', () => {
       <ParticipantIdentifier scheme="other-scheme">0088:123</ParticipantIdentifier>
       <ns2:NextPageIdentifier>007</ns2:NextPageIdentifier></ns2:ParticipantIdentifierPage></S:Body></S:Envelope>`;
     expect(readListResponse(xml)).toEqual({ participants: ['0208:0123456749', 'other-scheme::0088:123'], nextPageIdentifier: '007' });
+  });
+
+  it('the List request, written without building a document, is the text xmlbuilder2 writes', () => {
+    const withXmlbuilder = (smpId: string, next?: string) => {
+      const doc = create({ version: '1.0', encoding: 'UTF-8' });
+      const page = doc
+        .ele('http://schemas.xmlsoap.org/soap/envelope/', 'soapenv:Envelope')
+        .ele('http://schemas.xmlsoap.org/soap/envelope/', 'soapenv:Body')
+        .ele('http://busdox.org/serviceMetadata/locator/1.0/', 'lrs:PageRequest');
+      page.ele('http://busdox.org/serviceMetadata/locator/1.0/', 'lrs:ServiceMetadataPublisherID').txt(smpId);
+      if (next !== undefined) page.ele('http://busdox.org/serviceMetadata/locator/1.0/', 'lrs:NextPageIdentifier').txt(next);
+      return doc.end();
+    };
+    for (const [smpId, next] of [
+      ['HERMES-SMP', undefined],
+      ['HERMES-SMP', '2'],
+      ['a<b&c>d"e\'f\r\n', 'a&b<x>'],
+    ] as const) {
+      expect(buildRequest({ operation: 'List', page: { smpId, ...(next === undefined ? {} : { nextPageIdentifier: next }) } })).toBe(
+        withXmlbuilder(smpId, next),
+      );
+      expect(readRequest(buildRequest({ operation: 'List', page: { smpId, nextPageIdentifier: next } }))).toEqual({
+        operation: 'List',
+        page: { smpId: smpId.trim(), ...(next === undefined ? {} : { nextPageIdentifier: next }) },
+      });
+    }
+    // xmlbuilder2 leaves what looks like an entity as it is (the SML would read `&`); this does not.
+    expect(readRequest(buildRequest({ operation: 'List', page: { smpId: 'X', nextPageIdentifier: '&amp;' } }))).toEqual({
+      operation: 'List',
+      page: { smpId: 'X', nextPageIdentifier: '&amp;' },
+    });
+  });
+
+  it('reads what XML allows in a page: the predefined entities, CDATA, comments, blanks around values', () => {
+    const xml = listAnswer(
+      `<ParticipantIdentifier scheme="iso6523-actorid-upis">\n 0208:<!-- split -->0123456749 </ParticipantIdentifier>
+       <ParticipantIdentifier scheme="iso6523-actorid-upis"><![CDATA[0208:0200065765]]></ParticipantIdentifier>
+       <ParticipantIdentifier scheme="a&amp;b">x&lt;y</ParticipantIdentifier>
+       <ns2:NextPageIdentifier>page&amp;2</ns2:NextPageIdentifier>`,
+    );
+    expect(readListResponse(xml)).toEqual({ participants: ['0208:0123456749', '0208:0200065765', 'a&b::x<y'], nextPageIdentifier: 'page&2' });
+  });
+
+  // What an SML (or anything between it and hsmp) could answer to make a listing look shorter or
+  // different than it is: each is refused (the reconciliation then ends and marks nothing), not
+  // read as an empty page, the listing's end, or a participant less.
+  it.each([
+    ['a DTD with its own entities', listAnswer(participant('&a;'), '<!DOCTYPE S:Envelope [<!ENTITY a "0208:0123456749">]>')],
+    [
+      'entity expansion ("billion laughs")',
+      listAnswer(
+        participant('&c;'),
+        '<!DOCTYPE S:Envelope [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;">]>',
+      ),
+    ],
+    ['an external entity', listAnswer(participant('&x;'), '<!DOCTYPE S:Envelope [<!ENTITY x SYSTEM "file:///etc/passwd">]>')],
+    ['a NUL character', listAnswer(participant('0208:0123\u0000456749'))],
+    ['a participant holding an element', listAnswer(participant('<b>0208:0123456749</b>'))],
+    ['a next page holding an element', listAnswer(`${participant('0208:0123456749')}<ns2:NextPageIdentifier><n>3</n></ns2:NextPageIdentifier>`)],
+    [
+      'two next pages',
+      listAnswer(`${participant('0208:0123456749')}<ns2:NextPageIdentifier>3</ns2:NextPageIdentifier><ns2:NextPageIdentifier>4</ns2:NextPageIdentifier>`),
+    ],
+    [
+      'two pages in one Body',
+      listAnswer(participant('0208:0123456749')).replace(
+        '</S:Body>',
+        `<ns2:ParticipantIdentifierPage>${participant('0208:0200065765')}</ns2:ParticipantIdentifierPage></S:Body>`,
+      ),
+    ],
+    ['two Bodies', listAnswer(participant('0208:0123456749')).replace('</S:Envelope>', '<S:Body/></S:Envelope>')],
+    [
+      'a participant of two schemes',
+      listAnswer('<ParticipantIdentifier scheme="other" ids:scheme="iso6523-actorid-upis">0208:0123456749</ParticipantIdentifier>'),
+    ],
+    ['elements nested 500 deep', listAnswer(`${'<a>'.repeat(500)}${'</a>'.repeat(500)}`)],
+    ['an element named __proto__', listAnswer(`<__proto__><polluted>1</polluted></__proto__>${participant('0208:0123456749')}`)],
+  ])('refuses a List answer with %s', (_what, xml) => {
+    expect(() => readListResponse(xml)).toThrow(SoapFormatError);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 
   it('faults: kind from the detail element, BDMSL error number from the message', () => {
