@@ -14,7 +14,9 @@
 
 -- The partition that holds a Brussels day's rows: its month's if that month is folded, else its
 -- own day partition, created if missing (rows of that day waiting in the default partition move
--- into it). Returns the partition's name.
+-- into it). Returns the partition's name. Two sessions making partitions of the log at once
+-- deadlock (each locks the parent and the default partition): a caller waits for the retention's
+-- lock (src/operations/log-retention.ts, which the retention holds already) until its COMMIT.
 CREATE OR REPLACE FUNCTION hsmp_collection_log_day(p_day date) RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -26,6 +28,10 @@ BEGIN
   IF to_regclass(v_month) IS NOT NULL THEN
     RETURN v_month;
   END IF;
+  IF to_regclass(v_name) IS NOT NULL THEN
+    RETURN v_name;
+  END IF;
+  PERFORM pg_advisory_xact_lock(1213418834);
   IF to_regclass(v_name) IS NOT NULL THEN
     RETURN v_name;
   END IF;

@@ -142,7 +142,7 @@ export async function startService(config: Config, files: DeploymentFiles, { log
     await counters.ready().catch((error: unknown) => {
       logger.warn({ err: error }, 'redis not reachable at start; queries answer 503 until it is');
     });
-    const retention = new LogRetention(database.pool, { retentionDays: config.collectionLog.retentionDays, now: now ?? (() => new Date()), logger });
+    const retention = new LogRetention(database, { retentionDays: config.collectionLog.retentionDays, now: now ?? (() => new Date()), logger });
     closers.unshift(retention.schedule());
     const policy = new QuotaPolicy(database.pool, logger);
     await policy.start();

@@ -1,8 +1,8 @@
-import type pg from 'pg';
 import { brusselsDay } from '../domain/brussels-day';
 import type { Logger } from '../log';
 import { ensureLogDays, foldOldestSealedMonth, removeLogBefore, type RemovedDay } from '../store/collection-log-partitions';
 import { recordAudit } from '../store/audit-log';
+import type { Database, LongWorkClient } from '../store/database';
 
 /**
  * SPEC §5: collection-log rows older than HSMP_LOG_RETENTION_DAYS are removed, cheaply and
@@ -32,12 +32,14 @@ const HOUR_MS = 3600_000;
 const DAY_MS = 24 * HOUR_MS;
 /** A month is folded once it ended a day ago: no row of it is written after (late writes are queued refusals, seconds late). */
 const SEALED_AFTER_MS = DAY_MS;
-/** Distinct from the migration runner's lock. */
+/** A month's fold at production size takes 15-25 s (bench:scale); a fold stuck far past that is stopped and tried again. */
+const FOLD_TIMEOUT = '15min';
+/** Distinct from the migration runner's lock; also taken by hsmp_collection_log_day (migrations/012), which any partition maker calls. */
 const RETENTION_LOCK = 0x48534d52;
 
 export class LogRetention {
   constructor(
-    private readonly pool: pg.Pool,
+    private readonly database: Pick<Database, 'connectForLongWork'>,
     private readonly options: RetentionOptions,
   ) {}
 
@@ -45,13 +47,10 @@ export class LogRetention {
   async run(): Promise<RetentionRun | undefined> {
     const now = this.options.now();
     const cutoff = new Date(now.getTime() - this.options.retentionDays * DAY_MS);
-    const client = await this.pool.connect();
-    // A connection lost between two statements is reported by the next one; unheard here it
-    // would end the process.
-    const lost = (error: Error) => {
-      this.options.logger.warn({ err: error }, 'collection log retention: database connection lost');
-    };
-    client.on('error', lost);
+    // A month's fold outlasts the hot path's statement bound: a connection for long work.
+    const connection = await this.database.connectForLongWork();
+    const client = connection.client;
+    let healthy = true;
     try {
       const run = await this.locked(client, async () => {
         await ensureLogDays(client, brusselsDay(now), DAYS_AHEAD);
@@ -70,21 +69,26 @@ export class LogRetention {
       if (run.rows > 0 || run.days.length > 0) this.options.logger.info(run, 'collection log: days past the retention removed');
       try {
         const started = Date.now();
-        run.folded = await this.locked(client, () => foldOldestSealedMonth(client, new Date(now.getTime() - SEALED_AFTER_MS)));
+        run.folded = await this.locked(client, async () => {
+          await client.query(`SELECT set_config('statement_timeout', $1, true)`, [FOLD_TIMEOUT]);
+          return foldOldestSealedMonth(client, new Date(now.getTime() - SEALED_AFTER_MS));
+        });
         if (run.folded) this.options.logger.info({ ...run.folded, ms: Date.now() - started }, 'collection log: a sealed month folded into one partition');
       } catch (error) {
         // The removal stands; the fold is tried again at the next run.
         this.options.logger.warn({ err: error }, 'collection log: folding a sealed month did not finish; tried again at the next run');
       }
       return run;
+    } catch (error) {
+      healthy = false;
+      throw error;
     } finally {
-      client.off('error', lost);
-      client.release();
+      await connection.release(!healthy);
     }
   }
 
   /** `body` in a transaction holding the retention's lock; undefined when another instance holds it. */
-  private async locked<T>(client: pg.PoolClient, body: () => Promise<T>): Promise<T | undefined> {
+  private async locked<T>(client: LongWorkClient['client'], body: () => Promise<T>): Promise<T | undefined> {
     try {
       await client.query('BEGIN');
       const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS locked', [RETENTION_LOCK]);

@@ -20,10 +20,6 @@ const silent = createLogger('silent');
 
 beforeAll(async () => {
   service = await startTestService();
-  // The service's own first retention run makes partitions at start; two makers at once deadlock
-  // (the service's makers all hold the retention's lock): this test's waits for its turn.
-  while ((await new LogRetention(pool(), { retentionDays: 400, now: () => new Date(), logger: silent }).run()) === undefined)
-    await new Promise((r) => setTimeout(r, 50));
 });
 afterAll(() => service?.stop());
 
@@ -77,7 +73,7 @@ describe('sealed months folded into one partition', () => {
     const byDay = (await service.admin('GET', `/admin/collections?day=${dayOf(10)}`)).json().entries;
     expect(byDay).toHaveLength(4);
 
-    const retention = new LogRetention(pool(), { retentionDays: 400, now: () => new Date(), logger: silent });
+    const retention = new LogRetention(service.database, { retentionDays: 400, now: () => new Date(), logger: silent });
     const runs = [];
     for (let run = await retention.run(); run?.folded !== undefined; run = await retention.run()) runs.push(run.folded);
     expect(runs).toContainEqual({ month: `${month}-01`, rows: 13 });
@@ -104,7 +100,7 @@ describe('sealed months folded into one partition', () => {
     const retentionDays = Math.floor((Date.now() - noonOf(15).getTime()) / DAY_MS);
     const cutoffDay = brusselsDay(new Date(Date.now() - retentionDays * DAY_MS));
     expect([dayOf(15), dayOf(16)]).toContain(cutoffDay);
-    const run = await new LogRetention(pool(), { retentionDays, now: () => new Date(), logger: silent }).run();
+    const run = await new LogRetention(service.database, { retentionDays, now: () => new Date(), logger: silent }).run();
     expect(run?.days).toEqual([
       { day: dayOf(1), rows: 3 },
       { day: dayOf(10), rows: 4 },
@@ -117,7 +113,7 @@ describe('sealed months folded into one partition', () => {
     expect(audit.entries[0]).toMatchObject({ action: 'collection-log-retention', details: { retentionDays, result: { rows: 8 } } });
 
     // Once the whole month is past the retention, its partition is dropped with the rest of its rows.
-    const later = await new LogRetention(pool(), { retentionDays: 1, now: () => new Date(), logger: silent }).run();
+    const later = await new LogRetention(service.database, { retentionDays: 1, now: () => new Date(), logger: silent }).run();
     expect(later?.days).toEqual(
       expect.arrayContaining([
         { day: dayOf(20), rows: 5 },

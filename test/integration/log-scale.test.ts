@@ -48,7 +48,7 @@ describe('collection log retention', () => {
     // A row of a day without its partition waits in the default one, and is removed too.
     await logRows(daysBack(500), 1);
 
-    const retention = new LogRetention(pool(), { retentionDays: 400, now: () => new Date(), logger: createLogger('silent') });
+    const retention = new LogRetention(service.database, { retentionDays: 400, now: () => new Date(), logger: createLogger('silent') });
     const run = await retention.run();
     expect(run?.days).toEqual([
       { day: dayOf(403), rows: 3 },
@@ -90,7 +90,7 @@ describe('collection log retention', () => {
     try {
       await other.query('BEGIN');
       await other.query('SELECT pg_advisory_xact_lock($1)', [0x48534d52]);
-      const retention = new LogRetention(pool(), { retentionDays: 400, now: () => new Date(), logger: createLogger('silent') });
+      const retention = new LogRetention(service.database, { retentionDays: 400, now: () => new Date(), logger: createLogger('silent') });
       expect(await retention.run()).toBeUndefined();
       await other.query('ROLLBACK');
       expect(await retention.run()).toBeDefined();
