@@ -115,7 +115,8 @@ const dayOfPartition = (partition: string) => `${partition.slice(15, 19)}-${part
 
 /**
  * Folds the oldest sealed month that still has day partitions (one that ended at or before
- * `sealedBefore`) into one partition. Returns its first day and the rows moved, or undefined when
+ * `sealedBefore`, and a day before the database's clock: a service clock set ahead never folds
+ * the month being written, whose days the fold locks) into one partition. Returns its first day and the rows moved, or undefined when
  * no month waits. Call inside a transaction and commit at once: the last step locks the log.
  */
 export async function foldOldestSealedMonth(client: pg.ClientBase, sealedBefore: Date): Promise<{ month: string; rows: number } | undefined> {
@@ -124,7 +125,8 @@ export async function foldOldestSealedMonth(client: pg.ClientBase, sealedBefore:
     `SELECT to_char(date_trunc('month', starts_at AT TIME ZONE 'Europe/Brussels'), 'YYYY-MM-DD') AS month
        FROM (${PARTITIONS}) p
       WHERE length(partition) = 23
-        AND (date_trunc('month', starts_at AT TIME ZONE 'Europe/Brussels') + interval '1 month') AT TIME ZONE 'Europe/Brussels' <= $1
+        AND (date_trunc('month', starts_at AT TIME ZONE 'Europe/Brussels') + interval '1 month') AT TIME ZONE 'Europe/Brussels'
+            <= least($1::timestamptz, now() - interval '1 day')
       ORDER BY starts_at LIMIT 1`,
     [sealedBefore],
   );
