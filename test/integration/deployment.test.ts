@@ -4,7 +4,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { freePorts } from '../support/server-process';
+import { freePortsToReuse } from '../support/server-process';
 import type { DevPkiIndex } from '../../src/dev/dev-pki';
 import { testPki } from '../support/pki';
 
@@ -84,7 +84,8 @@ describe('the development deployment', () => {
     // this deployment starts none (revocation off) and the copy is reused as it is.
     cpSync(testPki().dir, path.join(work, 'pki'), { recursive: true });
     const index = JSON.parse(readFileSync(testPki().index, 'utf8')) as DevPkiIndex;
-    const [port, adminPort, smlPort] = await freePorts(3);
+    // The restart below binds the same ports again.
+    const [port, adminPort, smlPort] = await freePortsToReuse(3);
     env = {
       PATH: process.env.PATH,
       HOME: process.env.HOME,
