@@ -43,8 +43,14 @@ export async function freePortsToReuse(count: number): Promise<number[]> {
 function canListen(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = net.createServer();
-    s.once('error', () => resolve(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+    s.once('error', () => {
+      resolve(false);
+    });
+    s.listen(port, '127.0.0.1', () => {
+      s.close(() => {
+        resolve(true);
+      });
+    });
   });
 }
 
