@@ -47,7 +47,18 @@ export async function ensureState(serverUrl: string, name: string, sizes: StateS
   if (!exists) await withAdminClient(serverUrl, (c) => c.query(`CREATE DATABASE ${name}`));
   const pool = new pg.Pool({ connectionString: url, max: 3 });
   try {
-    await migrate(pool);
+    // The bench's pool has no statement bound: a migration's long statements run on it as they are.
+    await migrate({
+      connectForLongWork: async () => {
+        const client = await pool.connect();
+        return {
+          client,
+          release: async (broken) => {
+            client.release(broken);
+          },
+        };
+      },
+    });
     await pool.query(`CREATE TABLE IF NOT EXISTS bench_scale_state (
       step text PRIMARY KEY, sizes jsonb NOT NULL, key_encryption_key bytea, built_at timestamptz NOT NULL DEFAULT now())`);
     const recorded = new Map(

@@ -74,7 +74,7 @@ export async function startService(config: Config, files: DeploymentFiles, { log
   const database = await openDatabase({ databaseUrl: config.store.databaseUrl, dataDir: config.store.dataDir, logger, poolSize: config.store.poolSize });
   const closers: Array<() => unknown> = [() => database.close()];
   try {
-    const applied = await migrate(database.pool);
+    const applied = await migrate(database);
     if (applied.length > 0) logger.info({ applied }, 'database migrations applied');
     const registry = new ParticipantRegistry(database.pool, new KeyCipher(kek.key), {
       batchesInFlight: Math.min(2, database.capabilities.poolSize),

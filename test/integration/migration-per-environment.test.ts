@@ -130,7 +130,7 @@ describe('the data migration keeps existing rows meaning what they meant', () =>
     database = await openDatabase({ databaseUrl, dataDir, logger: createLogger('silent') });
     const before = readdirSync(MIGRATIONS_DIR).filter((f) => f < '006_sml_state_per_environment.sql' && f.endsWith('.sql'));
     for (const file of before) copyFileSync(path.join(MIGRATIONS_DIR, file), path.join(dir, file));
-    await migrate(database.pool, dir);
+    await migrate(database, dir);
 
     const [migrated, removedThenMigrated, seededMigrated, active, inactive] = [1, 2, 3, 4, 5].map((i) => withCheckDigits(`0${i}000000`));
     const pool = database.pool;
@@ -153,7 +153,7 @@ describe('the data migration keeps existing rows meaning what they meant', () =>
       [active],
     );
 
-    const applied = await migrate(database.pool);
+    const applied = await migrate(database);
     expect(applied[0]).toBe('006_sml_state_per_environment.sql');
     const enterprises = await pool.query('SELECT enterprise_number, status, removed_by_operator FROM enterprise ORDER BY enterprise_number');
     expect(enterprises.rows).toEqual([

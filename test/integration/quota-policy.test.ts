@@ -34,7 +34,7 @@ beforeAll(async () => {
     drop = created.drop;
   }
   database = await openDatabase({ databaseUrl, dataDir, logger });
-  await migrate(database.pool);
+  await migrate(database);
 });
 
 afterAll(async () => {
