@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { brusselsMidnight, nextBrusselsMidnight } from '../domain/brussels-day';
 import { parseParticipantId } from '../participants/participant-id';
 import type { DayUsage } from '../quota';
-import { listLogPartitions, logPartitionIds, type LogPartition, type LogPartitionIds } from '../store/collection-log-partitions';
+import { listLogPartitions, logPartitionIds, sealedDayIds, type LogPartition, type LogPartitionIds } from '../store/collection-log-partitions';
 import { asDatabaseError } from '../store/database';
 import { ReadTooBroad } from './errors';
 
@@ -56,7 +56,7 @@ export async function auditPage(pool: pg.Pool, q: LogQuery): Promise<LogPage> {
 export async function collectionPage(pool: pg.Pool, q: LogQuery): Promise<LogPage> {
   return page(
     await boundedReads(pool, async (read) => {
-      if (q.day !== undefined) return read(...collectionSelect(q, dayRange(q.day)));
+      if (q.day !== undefined) return dayPage(read, q, q.day);
       const windows = await readWindows(pool, read.client, q.before);
       let rows: LogRow[] = [];
       for (const window of windows) {
@@ -70,6 +70,22 @@ export async function collectionPage(pool: pg.Pool, q: LogQuery): Promise<LogPag
 }
 
 type LogRow = Record<string, unknown> & { id: string };
+
+/**
+ * A page of one day. A day partition is read as it is. A day of a folded month is read by id
+ * range: its bounds at the fold (the month's primary key, from the page's top), and the ids above
+ * the month's highest at the fold (rows written after it: normally none, one index probe). Read
+ * by time alone, the month's BRIN index gave the whole day's rows to sort for every page.
+ */
+async function dayPage(read: Read, q: LogQuery, day: string): Promise<LogRow[]> {
+  const range = dayRange(day);
+  const sealed = await sealedDayIds(read.client, day);
+  if (sealed === undefined) return read(...collectionSelect(q, range));
+  const later = await read(...collectionSelect(q, { ...range, idAbove: sealed.monthMaxId }));
+  const atFold =
+    sealed.minId === null || sealed.maxId === null ? [] : await read(...collectionSelect(q, { ...range, idFrom: sealed.minId, idTo: sealed.maxId }));
+  return newestFirst([...later, ...atFold]).slice(0, q.limit);
+}
 
 /** A time range of the log read in one statement; `olderMaxId`: the highest id of all rows older than it (null: none). */
 interface ReadWindow {
@@ -148,11 +164,23 @@ async function readWindows(pool: pg.Pool, client: pg.ClientBase, before: number 
   return windows;
 }
 
-function collectionSelect(q: LogQuery, range: { from?: Date; to?: Date }): [string, unknown[]] {
+/** The rows a statement reads: a time range, and (a day of a folded month) an id range or the ids above one. */
+interface ReadRange {
+  from?: Date;
+  to?: Date;
+  idFrom?: string;
+  idTo?: string;
+  idAbove?: string;
+}
+
+function collectionSelect(q: LogQuery, range: ReadRange): [string, unknown[]] {
   const params = new Parameters();
   const common = q.seatId === undefined ? [] : [`seat_id = ${params.add(q.seatId)}`];
   if (range.from !== undefined) common.push(`collected_at >= ${params.add(range.from)}`);
   if (range.to !== undefined) common.push(`collected_at < ${params.add(range.to)}`);
+  if (range.idFrom !== undefined) common.push(`id >= ${params.add(range.idFrom)}`);
+  if (range.idTo !== undefined) common.push(`id <= ${params.add(range.idTo)}`);
+  if (range.idAbove !== undefined) common.push(`id > ${params.add(range.idAbove)}`);
   if (q.before !== undefined) common.push(`id < ${params.add(q.before)}`);
   const select = (conditions: string[]) =>
     `SELECT ${COLLECTION_COLUMNS} FROM collection_log ${where([...common, ...conditions])} ORDER BY id DESC LIMIT ${q.limit}`;

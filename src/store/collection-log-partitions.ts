@@ -108,7 +108,27 @@ export async function removeLogBefore(client: pg.ClientBase, cutoff: Date): Prom
     }
   }
   const stray = await client.query('DELETE FROM collection_log_default WHERE collected_at < $1', [boundary]);
+  await client.query(`DELETE FROM collection_log_sealed_day WHERE day < ($1::timestamptz AT TIME ZONE 'Europe/Brussels')::date`, [boundary]);
   return { days, strayRows: stray.rowCount ?? 0 };
+}
+
+/**
+ * A day of a folded month (migrations/013): the lowest and highest id of its rows when the month
+ * was folded (null: it had none), and the month's highest id then; a row of the month written
+ * later has an id above that. Undefined for a day whose month is not folded.
+ */
+export interface SealedDayIds {
+  minId: string | null;
+  maxId: string | null;
+  monthMaxId: string;
+}
+
+export async function sealedDayIds(client: pg.ClientBase, day: string): Promise<SealedDayIds | undefined> {
+  const { rows } = await client.query<{ min_id: string | null; max_id: string | null; month_max_id: string }>(
+    'SELECT min_id::text, max_id::text, month_max_id::text FROM collection_log_sealed_day WHERE day = $1::date',
+    [day],
+  );
+  return rows.length === 0 ? undefined : { minId: rows[0].min_id, maxId: rows[0].max_id, monthMaxId: rows[0].month_max_id };
 }
 
 const dayOfPartition = (partition: string) => `${partition.slice(15, 19)}-${partition.slice(19, 21)}-${partition.slice(21, 23)}`;
