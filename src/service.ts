@@ -158,6 +158,7 @@ export async function startService(config: Config, files: DeploymentFiles, { log
       issuer: new KeyIssuer(registry, sml?.keys),
       refusals: registry.refusals,
       servedEnvironments: config.peppol.environments,
+      now: now ?? (() => new Date()),
     });
 
     const publicApp = createPublicApp({

@@ -43,6 +43,8 @@ export interface CollectionParts {
   /** Records a refusal decided before the lookup (811/813/812, 010, 001); false when it cannot. */
   refusals: Pick<RefusalLog, 'offer'>;
   servedEnvironments: readonly Environment[];
+  /** The service's clock: a request's arrival time, which names its collection-log row and day. */
+  now: () => Date;
 }
 
 /**
@@ -58,7 +60,7 @@ export class KeyCollection {
 
   async collect(request: CollectionRequest): Promise<CollectionOutcome> {
     const { caller } = request;
-    const requestedAt = new Date();
+    const requestedAt = this.parts.now();
     const outcome: CollectionOutcome = {};
     try {
       const requested = request.requestedEnvironment.toLowerCase();

@@ -6,6 +6,8 @@ import type { AccessPoint } from '../../src/domain/access-point';
 const accessPoint: AccessPoint = { seatId: 'PBE000001', fingerprint: 'f', environment: 'production' };
 const quota = { limit: 10, remaining: 9, resetSeconds: 100 };
 const caller = { requestId: '00000000-0000-4000-8000-000000000001', address: '192.0.2.1', certificate: { kind: 'none' } } as const;
+/** The injected clock's time: a request's row is named by it, never by the system clock. */
+const ARRIVAL = new Date('2027-03-27T22:30:00Z');
 
 interface Steps {
   authenticate: CollectionParts['authenticator']['authenticate'];
@@ -39,6 +41,7 @@ function steps(overrides: Partial<Steps> = {}): CollectionParts & { calls: strin
   return {
     calls,
     servedEnvironments: ['test'],
+    now: () => ARRIVAL,
     authenticator: { authenticate: faked.authenticate },
     quota: { admit: faked.admit },
     issuer: { issue: faked.lookup },
@@ -149,5 +152,22 @@ describe('collection check order', () => {
     });
     await collectMigrationKey({ rawParticipantId: 'garbage', requestedEnvironment: 'test' }, s);
     expect(seen).toEqual([caller.certificate, caller.address, caller.address, caller.requestId, accessPoint.seatId]);
+  });
+
+  it("names a request's refusal and its collection by the service's clock, not the system's", async () => {
+    const times: Date[] = [];
+    const s = steps({
+      recordRefusal: (refusal) => {
+        times.push(refusal.context.requestedAt);
+        return true;
+      },
+      lookup: async (participant, environment, context) => {
+        times.push(context.requestedAt);
+        return { participant, environment, migrationKey: 'aaBB11@@' };
+      },
+    });
+    await collectMigrationKey({ rawParticipantId: 'garbage', requestedEnvironment: 'test' }, s);
+    await collectMigrationKey({ rawParticipantId: '0208:0123456749', requestedEnvironment: 'test' }, s);
+    expect(times).toEqual([ARRIVAL, ARRIVAL]);
   });
 });
