@@ -1,10 +1,9 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { freePortsToReuse } from '../support/server-process';
+import { freePortsToReuse, portIsFree } from '../support/server-process';
 import type { DevPkiIndex } from '../../src/dev/dev-pki';
 import { testPki } from '../support/pki';
 
@@ -242,18 +241,4 @@ async function waitFor(condition: () => boolean, ms: number, describe: () => str
     if (Date.now() > deadline) throw new Error(`timed out; output so far:\n${describe()}`);
     await new Promise((r) => setTimeout(r, 100));
   }
-}
-
-function portIsFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const probe = net.createServer();
-    probe.once('error', () => {
-      resolve(false);
-    });
-    probe.listen(port, '127.0.0.1', () => {
-      probe.close(() => {
-        resolve(true);
-      });
-    });
-  });
 }

@@ -35,19 +35,20 @@ export async function freePortsToReuse(count: number): Promise<number[]> {
   const ports: number[] = [];
   while (ports.length < count) {
     const port = 10_000 + Math.floor(Math.random() * (ephemeralLow - 10_000));
-    if (!ports.includes(port) && (await canListen(port))) ports.push(port);
+    if (!ports.includes(port) && (await portIsFree(port))) ports.push(port);
   }
   return ports;
 }
 
-function canListen(port: number): Promise<boolean> {
+/** Whether a listener could bind `port` on loopback now. */
+export function portIsFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const s = net.createServer();
-    s.once('error', () => {
+    const probe = net.createServer();
+    probe.once('error', () => {
       resolve(false);
     });
-    s.listen(port, '127.0.0.1', () => {
-      s.close(() => {
+    probe.listen(port, '127.0.0.1', () => {
+      probe.close(() => {
         resolve(true);
       });
     });
