@@ -5,6 +5,7 @@ import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { generateMigrationKey } from '../src/participants/migration-key';
 import { foldOldestSealedMonth } from '../src/store/collection-log-partitions';
+import { leaseForLongWork } from '../src/store/database';
 import { KeyCipher } from '../src/store/key-cipher';
 import { migrate } from '../src/store/migrate';
 import { withAdminClient } from './support';
@@ -48,17 +49,7 @@ export async function ensureState(serverUrl: string, name: string, sizes: StateS
   const pool = new pg.Pool({ connectionString: url, max: 3 });
   try {
     // The bench's pool has no statement bound: a migration's long statements run on it as they are.
-    await migrate({
-      connectForLongWork: async () => {
-        const client = await pool.connect();
-        return {
-          client,
-          release: async (broken) => {
-            client.release(broken);
-          },
-        };
-      },
-    });
+    await migrate({ connectForLongWork: () => leaseForLongWork(pool) });
     await pool.query(`CREATE TABLE IF NOT EXISTS bench_scale_state (
       step text PRIMARY KEY, sizes jsonb NOT NULL, key_encryption_key bytea, built_at timestamptz NOT NULL DEFAULT now())`);
     const recorded = new Map(

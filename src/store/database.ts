@@ -91,19 +91,25 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     pool,
     capabilities: { canCopy: false, sharedAcrossProcesses: false, poolSize: 1 },
     // The embedded database has one connection: long work takes it, and waits no network.
-    connectForLongWork: async () => {
-      const client = await pool.connect();
-      return {
-        client,
-        release: async (broken) => {
-          client.release(broken);
-        },
-      };
-    },
+    connectForLongWork: () => leaseForLongWork(pool),
     close: async () => {
       await pool.end();
       await server.stop();
       await db.close();
+    },
+  };
+}
+
+/**
+ * A client of `pool` as a connection for long work: for a pool whose bounds long work may carry
+ * (the embedded database's, which each long statement lifts with SET LOCAL) or that has none.
+ */
+export async function leaseForLongWork(pool: pg.Pool): Promise<LongWorkClient> {
+  const client = await pool.connect();
+  return {
+    client,
+    release: async (broken) => {
+      client.release(broken);
     },
   };
 }
