@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { brusselsDay, brusselsMidnight } from '../domain/brussels-day';
 
 /**
  * The collection log's partitions (migrations/008 and 012): a partition per Brussels day, made
@@ -81,12 +82,9 @@ export async function ensureLogDays(client: pg.ClientBase, from: string, daysAhe
  */
 export async function removeLogBefore(client: pg.ClientBase, cutoff: Date): Promise<{ days: RemovedDay[]; strayRows: number }> {
   await client.query(`SELECT set_config('lock_timeout', $1, true)`, [LOCK_TIMEOUT]);
-  const { rows: bounds } = await client.query<{ boundary: Date }>(
-    `SELECT date_trunc('day', $1::timestamptz AT TIME ZONE 'Europe/Brussels') AT TIME ZONE 'Europe/Brussels' AS boundary`,
-    [cutoff],
-  );
   // Rows before the boundary: the Brussels days that ended at or before the cutoff.
-  const boundary = bounds[0].boundary;
+  const cutoffDay = brusselsDay(cutoff);
+  const boundary = brusselsMidnight(cutoffDay);
   const { rows: old } = await client.query<{ partition: string; whole: boolean }>(
     `SELECT partition, ends_at <= $1 AS whole FROM (${PARTITIONS}) p WHERE starts_at < $1 ORDER BY starts_at`,
     [boundary],
@@ -108,7 +106,7 @@ export async function removeLogBefore(client: pg.ClientBase, cutoff: Date): Prom
     }
   }
   const stray = await client.query('DELETE FROM collection_log_default WHERE collected_at < $1', [boundary]);
-  await client.query(`DELETE FROM collection_log_sealed_day WHERE day < ($1::timestamptz AT TIME ZONE 'Europe/Brussels')::date`, [boundary]);
+  await client.query('DELETE FROM collection_log_sealed_day WHERE day < $1::date', [cutoffDay]);
   return { days, strayRows: stray.rowCount ?? 0 };
 }
 
@@ -136,8 +134,9 @@ const dayOfPartition = (partition: string) => `${partition.slice(15, 19)}-${part
 /**
  * Folds the oldest sealed month that still has day partitions (one that ended at or before
  * `sealedBefore`, and a day before the database's clock: a service clock set ahead never folds
- * the month being written, whose days the fold locks) into one partition. Returns its first day and the rows moved, or undefined when
- * no month waits. Call inside a transaction and commit at once: the last step locks the log.
+ * the month being written, whose days the fold locks) into one partition. Returns its first day
+ * and the rows moved, or undefined when no month waits. Call inside a transaction and commit at
+ * once: the last step locks the log.
  */
 export async function foldOldestSealedMonth(client: pg.ClientBase, sealedBefore: Date): Promise<{ month: string; rows: number } | undefined> {
   await client.query(`SELECT set_config('lock_timeout', $1, true)`, [LOCK_TIMEOUT]);
