@@ -4,7 +4,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { Pool } from 'undici';
 import Redis from 'ioredis';
-import { brusselsDay } from '../src/domain/brussels-day';
+import { brusselsDay, nextBrusselsMidnight } from '../src/domain/brussels-day';
 import type { Environment } from '../src/domain/environment';
 import { createLogger } from '../src/log';
 import { ParticipantRegistry } from '../src/participants/registry';
@@ -296,16 +296,13 @@ async function adminReads(server: OperatedServer, db: pg.Pool, redis: Redis, pre
  * rebuilt afterwards.
  */
 async function dayPurge(db: pg.Pool, state: ScaleState): Promise<number> {
-  const { rows } = await db.query<{ ends_at: Date }>(
-    `SELECT ((collected_at AT TIME ZONE 'Europe/Brussels')::date + 1)::timestamp AT TIME ZONE 'Europe/Brussels' AS ends_at
-       FROM collection_log ORDER BY id LIMIT 1`,
-  );
+  const { rows } = await db.query<{ collected_at: Date }>('SELECT collected_at FROM collection_log ORDER BY id LIMIT 1');
   const client = await db.connect();
   let seconds: number;
   try {
     const started = process.hrtime.bigint();
     await client.query('BEGIN');
-    await removeLogBefore(client, rows[0].ends_at);
+    await removeLogBefore(client, nextBrusselsMidnight(rows[0].collected_at));
     await client.query('COMMIT');
     seconds = Number(process.hrtime.bigint() - started) / 1e9;
   } finally {
